@@ -1,0 +1,70 @@
+"""Request dependencies. Tests override these (`app.dependency_overrides`) as seams."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import crud
+from app.core.config import Settings
+from app.core.errors import ApiError
+from app.core.security import TokenError, decode_access_token
+from app.llm.registry import ModelRegistry
+from app.models import User
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+def get_session(factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]) -> Iterator[Session]:
+    with factory() as session:
+        yield session
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+SessionDep = Annotated[Session, Depends(get_session)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def unauthorized(detail: str) -> ApiError:
+    return ApiError(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    if settings.auth_mode == "off":
+        return crud.get_or_create_local_user(session)
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("Authentication required: send 'Authorization: Bearer <access token>'.")
+    try:
+        user_id = decode_access_token(request.app.state.secret_key, credentials.credentials)
+    except TokenError as error:
+        raise unauthorized(str(error)) from error
+    user = session.get(User, user_id)
+    if user is None:
+        raise unauthorized("The account for this token no longer exists.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

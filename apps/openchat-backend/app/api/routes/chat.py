@@ -1,0 +1,42 @@
+"""POST /api/v1/chat: stream a reply as NDJSON (see app/services/chat.py)."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from app.api.deps import CurrentUser
+from app.schemas import ChatRequest
+from app.services.chat import ChatService
+
+router = APIRouter(tags=["chat"])
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def get_chat_service(request: Request) -> ChatService:
+    service: ChatService = request.app.state.chat_service
+    return service
+
+
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+@router.post(
+    "/chat",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/x-ndjson": {}}, "description": "One JSON event per line"},
+        400: {"description": "Invalid request"},
+        404: {"description": "Conversation belongs to someone else or does not exist"},
+        429: {"description": "Model busy or rate limited; see Retry-After"},
+    },
+)
+async def chat(body: ChatRequest, user: CurrentUser, service: ChatServiceDep) -> StreamingResponse:
+    started = time.monotonic()
+    prepared = await service.prepare(body, user.id, started)
+    stream, early = await service.start(prepared)
+    return StreamingResponse(
+        service.events(prepared, stream, early), media_type="application/x-ndjson", headers=STREAM_HEADERS
+    )

@@ -1,0 +1,62 @@
+"""Conversations of the current user: list and search, read, rename, delete."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app import crud
+from app.api.deps import CurrentUser, SessionDep
+from app.core.errors import ApiError
+from app.schemas import ConversationOut, ConversationPage, ConversationPatch, ConversationSummary
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+
+def not_found(conversation_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"Conversation '{conversation_id}' not found.")
+
+
+@router.get("", response_model=ConversationPage)
+def list_conversations(
+    session: SessionDep,
+    user: CurrentUser,
+    q: Annotated[str | None, Query(max_length=200, description="Search titles and messages")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 30,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> ConversationPage:
+    try:
+        rows, next_cursor = crud.list_conversations(session, user.id, q=q or None, limit=limit, cursor=cursor)
+    except ValueError as error:
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid; start again without it.") from error
+    return ConversationPage(
+        conversations=[ConversationSummary.model_validate(row) for row in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut)
+def get_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> ConversationOut:
+    try:
+        conversation = crud.get_conversation(session, user.id, conversation_id, with_messages=True)
+    except crud.NotFoundError as error:
+        raise not_found(conversation_id) from error
+    return ConversationOut.model_validate(conversation)
+
+
+@router.patch("/{conversation_id}", response_model=ConversationSummary)
+def rename_conversation(
+    conversation_id: str, patch: ConversationPatch, session: SessionDep, user: CurrentUser
+) -> ConversationSummary:
+    try:
+        conversation = crud.rename_conversation(session, user.id, conversation_id, patch.title)
+    except crud.NotFoundError as error:
+        raise not_found(conversation_id) from error
+    return ConversationSummary.model_validate(conversation)
+
+
+@router.delete("/{conversation_id}", status_code=204)
+def delete_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    try:
+        crud.delete_conversation(session, user.id, conversation_id)
+    except crud.NotFoundError as error:
+        raise not_found(conversation_id) from error
+    return Response(status_code=204)

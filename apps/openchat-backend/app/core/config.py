@@ -1,0 +1,70 @@
+"""All configuration in one object, read from the environment (see `.env.example`)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_ID = "qwen2.5-coder-1.5b-instruct"
+
+
+def _env(name: str) -> AliasChoices:
+    # Accept both the documented environment name and the attribute name (tests use the latter).
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    environment: Literal["development", "production", "test"] = Field(
+        "development", validation_alias=_env("OPENCHAT_ENV")
+    )
+    data_dir: Path = Field(BACKEND_DIR / "data", validation_alias=_env("OPENCHAT_DATA_DIR"))
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+
+    auth_mode: Literal["required", "off"] = Field("required", validation_alias=_env("OPENCHAT_AUTH"))
+    secret_key: str | None = Field(None, validation_alias=_env("OPENCHAT_SECRET_KEY"))
+    access_token_minutes: int = Field(15, ge=1, validation_alias=_env("OPENCHAT_ACCESS_TOKEN_MINUTES"))
+    refresh_token_days: int = Field(30, ge=1, validation_alias=_env("OPENCHAT_REFRESH_TOKEN_DAYS"))
+
+    models_dir: Path = Field(BACKEND_DIR / "models", validation_alias=_env("OPENCHAT_MODELS_DIR"))
+    default_model: str = Field(DEFAULT_MODEL_ID, validation_alias=_env("OPENCHAT_DEFAULT_MODEL"))
+    # Context window each local model is run with (capped by what the model was trained for).
+    local_context_tokens: int = Field(8192, ge=512, validation_alias=_env("OPENCHAT_LOCAL_CONTEXT"))
+    # 0 = every core. llama-cpp-python would otherwise use half of them.
+    local_threads: int = Field(0, ge=0, validation_alias=_env("OPENCHAT_LOCAL_THREADS"))
+    # Requests that may wait for a busy local model before new ones get 429.
+    queue_size: int = Field(4, ge=0, validation_alias=_env("OPENCHAT_QUEUE_SIZE"))
+    max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_BODY_BYTES"))
+    default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
+
+    together_api_key: str | None = Field(None, validation_alias=_env("TOGETHER_API_KEY"))
+    together_base_url: str = Field(
+        "https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL")
+    )
+    openai_compatible_base_url: str | None = Field(
+        None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL")
+    )
+    openai_compatible_api_key: str | None = Field(
+        None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY")
+    )
+
+    cors_origins: list[str] = Field(
+        ["http://localhost:3000", "http://127.0.0.1:3000"], validation_alias=_env("OPENCHAT_CORS_ORIGINS")
+    )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'openchat.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

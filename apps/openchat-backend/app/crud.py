@@ -1,0 +1,232 @@
+"""Data access: every query that touches conversations checks the owner."""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import Conversation, Message, User, utcnow
+
+LOCAL_USER_EMAIL = "local@openchat.invalid"
+TITLE_MAX_CHARS = 60
+
+
+class NotFoundError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    role: str
+    content: str
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+def get_or_create_local_user(session: Session) -> User:
+    """The single owner of all data when OPENCHAT_AUTH=off."""
+    user = session.scalar(select(User).where(User.email == LOCAL_USER_EMAIL))
+    if user is None:
+        user = User(email=LOCAL_USER_EMAIL, hashed_password=None)
+        session.add(user)
+        try:
+            session.commit()
+        except IntegrityError:  # created concurrently by another request
+            session.rollback()
+            user = session.scalars(select(User).where(User.email == LOCAL_USER_EMAIL)).one()
+    return user
+
+
+# -- conversations --------------------------------------------------------------------------
+
+
+def get_conversation(session: Session, user_id: str, conversation_id: str, *, with_messages: bool = False) -> Conversation:
+    query = select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+    if with_messages:
+        query = query.options(selectinload(Conversation.messages))
+    conversation = session.scalar(query)
+    if conversation is None:
+        raise NotFoundError(conversation_id)
+    return conversation
+
+
+def sync_conversation(
+    session: Session,
+    user_id: str,
+    conversation_id: str,
+    incoming: Sequence[IncomingMessage],
+    settings: dict[str, Any],
+) -> tuple[Conversation, int]:
+    """Store what the client sent: keep the common prefix, replace the rest.
+
+    Returns the conversation and the position for the reply. Raises NotFoundError when
+    the id belongs to someone else (it is neither read nor overwritten).
+    """
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is not None and conversation.user_id != user_id:
+        raise NotFoundError(conversation_id)
+    now = utcnow()
+    if conversation is None:
+        conversation = Conversation(id=conversation_id, user_id=user_id, settings=settings, created_at=now)
+        session.add(conversation)
+        stored: list[Message] = []
+    else:
+        stored = list(
+            session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.position)
+            )
+        )
+    common = 0
+    for old, new in zip(stored, incoming, strict=False):
+        if old.role != new.role or old.content != new.content:
+            break
+        common += 1
+    if common < len(stored):  # an edited or regenerated tail replaces the stored one
+        session.execute(
+            delete(Message).where(Message.conversation_id == conversation_id, Message.position >= common)
+        )
+    for position in range(common, len(incoming)):
+        message = incoming[position]
+        session.add(
+            Message(conversation_id=conversation_id, position=position, role=message.role, content=message.content)
+        )
+    conversation.settings = settings
+    conversation.updated_at = now
+    try:
+        session.commit()
+    except IntegrityError as error:
+        # Another user's first message created this id between our read and write.
+        session.rollback()
+        raise NotFoundError(conversation_id) from error
+    return conversation, len(incoming)
+
+
+def store_reply(
+    session: Session,
+    *,
+    conversation_id: str,
+    message_id: str,
+    position: int,
+    content: str,
+    status: str,
+    model: str,
+    finish_reason: str | None,
+    error: str | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    ttft_ms: float | None = None,
+    tokens_per_second: float | None = None,
+) -> str | None:
+    """Store the model's reply; give the conversation a title after its first exchange.
+
+    Returns the new title, if one was set.
+    """
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:  # deleted while the reply was streaming
+        return None
+    # A concurrent request may have stored a reply at this position already.
+    session.execute(
+        delete(Message).where(Message.conversation_id == conversation_id, Message.position >= position)
+    )
+    session.add(
+        Message(
+            id=message_id,
+            conversation_id=conversation_id,
+            position=position,
+            role="ai",
+            content=content,
+            status=status,
+            model=model,
+            finish_reason=finish_reason,
+            error=error,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            ttft_ms=ttft_ms,
+            tokens_per_second=tokens_per_second,
+        )
+    )
+    title = None
+    if conversation.title is None and content.strip():
+        first_user = session.scalar(
+            select(Message.content)
+            .where(Message.conversation_id == conversation_id, Message.role == "user")
+            .order_by(Message.position)
+            .limit(1)
+        )
+        title = make_title(first_user or content)
+        conversation.title = title
+    conversation.updated_at = utcnow()
+    session.commit()
+    return title
+
+
+def make_title(text: str) -> str:
+    """A short title from the first user message: its first line, cut at a word boundary."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "New chat")
+    line = " ".join(line.lstrip("#>*-` ").split())
+    if len(line) <= TITLE_MAX_CHARS:
+        return line or "New chat"
+    cut = line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0]
+    return (cut if len(cut) >= 20 else line[:TITLE_MAX_CHARS]).rstrip(",.;:") + "…"
+
+
+def _encode_cursor(updated_at: datetime, conversation_id: str) -> str:
+    raw = f"{updated_at.isoformat()}|{conversation_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, conversation_id = raw.split("|", 1)
+        return datetime.fromisoformat(stamp), conversation_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise ValueError("invalid cursor") from error
+
+
+def list_conversations(
+    session: Session, user_id: str, *, q: str | None, limit: int, cursor: str | None
+) -> tuple[list[Conversation], str | None]:
+    """Newest first; `q` matches titles and message content (case-insensitive)."""
+    query = select(Conversation).where(Conversation.user_id == user_id)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        in_messages = exists().where(
+            Message.conversation_id == Conversation.id, Message.content.ilike(pattern, escape="\\")
+        )
+        query = query.where(or_(Conversation.title.ilike(pattern, escape="\\"), in_messages))
+    if cursor:
+        stamp, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Conversation.updated_at < stamp,
+                (Conversation.updated_at == stamp) & (Conversation.id < last_id),
+            )
+        )
+    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(query))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(rows[-1].updated_at, rows[-1].id)
+    return rows, next_cursor
+
+
+def rename_conversation(session: Session, user_id: str, conversation_id: str, title: str) -> Conversation:
+    conversation = get_conversation(session, user_id, conversation_id)
+    conversation.title = title
+    session.commit()
+    return conversation
+
+
+def delete_conversation(session: Session, user_id: str, conversation_id: str) -> None:
+    conversation = get_conversation(session, user_id, conversation_id)
+    session.delete(conversation)
+    session.commit()

@@ -1,0 +1,315 @@
+"""POST /api/v1/chat: prepare the conversation, start the model, stream NDJSON events.
+
+Everything that can fail before the first token (bad model, busy queue, a model that
+does not load) is answered with an HTTP status; after that, failures go in-band as one
+`error` event. Blocking work (database, tokenizer) runs in threads; the model runs in its
+own worker thread (app/llm/local.py) or over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import crud
+from app.core.config import Settings
+from app.core.errors import ApiError
+from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
+from app.llm.local import EngineBusyError
+from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
+from app.schemas import ChatRequest, EndEvent, StreamEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TOP_P = 0.95
+MESSAGE_CLASSES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "ai": AIMessage, "system": SystemMessage}
+
+
+def encode(event: StreamEvent) -> bytes:
+    return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def trim_history(
+    messages: list[BaseMessage], budget: int, count_tokens: Callable[[list[BaseMessage]], int]
+) -> tuple[list[BaseMessage], int]:
+    """Drop the oldest turns (system messages kept) until the prompt fits in `budget` tokens.
+
+    Returns the messages to send and how many were left out. Raises ValueError when even
+    the system prompt plus the last message do not fit.
+    """
+    if count_tokens(messages) <= budget:
+        return messages, 0
+    system = [m for m in messages if isinstance(m, SystemMessage)]
+    rest = [m for m in messages if not isinstance(m, SystemMessage)]
+    if count_tokens(system + rest[-1:]) > budget:
+        raise ValueError("last message too long")
+    # Fewest dropped messages that fit; the token count shrinks as more are dropped.
+    low, high = 0, len(rest) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if count_tokens(system + rest[middle:]) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    # A history should not open with a reply whose question was dropped.
+    while low < len(rest) - 1 and not isinstance(rest[low], HumanMessage):
+        low += 1
+    return system + rest[low:], low
+
+
+@dataclass
+class PreparedChat:
+    conversation_id: str
+    message_id: str
+    reply_position: int
+    model: ModelInfo
+    messages: list[BaseMessage]
+    omitted: int
+    prompt_tokens_estimate: int
+    options: ChatOptions
+    started: float
+
+
+@dataclass
+class ReplyState:
+    parts: list[str] = field(default_factory=list)
+    token_events: int = 0
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+    def absorb(self, chunk: AIMessageChunk, now: float) -> str:
+        if chunk.usage_metadata:
+            self.usage = dict(chunk.usage_metadata)
+        reason = chunk.response_metadata.get("finish_reason")
+        if reason:
+            self.finish_reason = reason
+        text = chunk.text
+        if text:
+            self.parts.append(text)
+            self.token_events += 1
+            if self.first_token_at is None:
+                self.first_token_at = now
+            self.last_token_at = now
+        return text
+
+
+class ChatService:
+    def __init__(self, settings: Settings, registry: ModelRegistry, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.sessions = sessions
+
+    async def prepare(self, request: ChatRequest, user_id: str, started: float) -> PreparedChat:
+        data = request.data
+        model = await self.registry.get(data.model if data else None)
+        if model is None:
+            if data and data.model:
+                raise ApiError(400, "unknown_model", f"Unknown model '{data.model}'. GET /api/v1/models lists them.")
+            raise ApiError(
+                500, "no_model",
+                "No model is available. Run `make setup` to assemble the bundled models, "
+                "or configure TOGETHER_API_KEY or OPENAI_COMPATIBLE_BASE_URL.",
+            )
+        window = self.registry.context_window(model)
+        requested = data.max_tokens if data else None
+        if requested is not None and requested >= window:
+            raise ApiError(
+                400, "option_out_of_range",
+                f"Option 'data.max_tokens' must be less than the model's context window ({window} tokens).",
+            )
+        max_tokens = requested or min(self.settings.default_max_tokens, window // 2)
+        settings = {
+            "model": model.id,
+            "prompt": data.prompt if data else None,
+            "temperature": data.temperature if data else None,
+            "top_p": data.top_p if data else None,
+            "max_tokens": data.max_tokens if data else None,
+        }
+        incoming = [crud.IncomingMessage(role=m.role, content=m.content) for m in request.messages]
+
+        def store_user_messages() -> int:
+            with self.sessions() as session:
+                _conversation, position = crud.sync_conversation(
+                    session, user_id, request.id, incoming, settings
+                )
+                return position
+
+        try:
+            position = await anyio.to_thread.run_sync(store_user_messages)
+        except crud.NotFoundError as error:
+            raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
+
+        messages: list[BaseMessage] = []
+        if data and data.prompt:
+            messages.append(SystemMessage(data.prompt))
+        messages += [MESSAGE_CLASSES[m.role](m.content) for m in request.messages]
+        budget = window - max_tokens
+
+        def fit() -> tuple[list[BaseMessage], int, int]:
+            count = lambda batch: self.registry.count_tokens(model, batch)  # noqa: E731
+            kept, omitted = trim_history(messages, budget, count)
+            return kept, omitted, count(kept)
+
+        try:
+            kept, omitted, prompt_tokens = await anyio.to_thread.run_sync(fit)
+        except ValueError as error:
+            raise ApiError(
+                400, "message_too_long",
+                f"The last message is too long for {model.name}: with max_tokens={max_tokens} the prompt may use "
+                f"{budget} of its {window} context tokens. Shorten the message or lower max_tokens.",
+            ) from error
+        except Exception as error:  # the model file could not be loaded, for example
+            log.exception("Model %s failed before generation", model.id)
+            raise ApiError(500, "model_failed", f"The model {model.id} failed to start: {error}") from error
+        options = ChatOptions(
+            temperature=data.temperature if data and data.temperature is not None else DEFAULT_TEMPERATURE,
+            top_p=data.top_p if data and data.top_p is not None else DEFAULT_TOP_P,
+            max_tokens=max_tokens,
+        )
+        return PreparedChat(
+            conversation_id=request.id,
+            message_id=uuid.uuid4().hex,
+            reply_position=position,
+            model=model,
+            messages=kept,
+            omitted=omitted,
+            prompt_tokens_estimate=prompt_tokens,
+            options=options,
+            started=started,
+        )
+
+    async def start(self, chat: PreparedChat) -> tuple[AsyncIterator[AIMessageChunk], list[AIMessageChunk]]:
+        """Start the model and wait for its first token, so early failures get a status code."""
+        model = self.registry.chat_model(chat.model, chat.options)
+        stream = model.astream(chat.messages)
+        early: list[AIMessageChunk] = []
+        try:
+            # Remote servers may open with empty role chunks; wait for text or the end.
+            while not early or not (early[-1].text or early[-1].usage_metadata):
+                chunk = await anext(stream, None)
+                if chunk is None:
+                    break
+                early.append(chunk)
+        except EngineBusyError as error:
+            await stream.aclose()
+            raise ApiError(
+                429, "model_busy",
+                f"{chat.model.name} is busy with other requests and its queue is full; retry in {error.retry_after} s.",
+                headers={"Retry-After": str(error.retry_after)},
+            ) from error
+        except Exception as error:
+            await stream.aclose()
+            log.exception("Model %s failed before the first token", chat.model.id)
+            await anyio.to_thread.run_sync(
+                lambda: self._store(chat, ReplyState(), status="error", error=str(error))
+            )
+            raise ApiError(
+                500, "model_failed",
+                f"The model {chat.model.id} failed before replying: {error}. Try again, or pick another model.",
+            ) from error
+        return stream, early
+
+    async def events(
+        self, chat: PreparedChat, stream: AsyncIterator[AIMessageChunk], early: list[AIMessageChunk]
+    ) -> AsyncIterator[bytes]:
+        """The NDJSON body. On client disconnect (cancellation) the partial reply is kept."""
+        state = ReplyState()
+        yield encode({"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id})
+        if chat.omitted:
+            yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
+        outcome = "cancelled"
+        try:
+            for chunk in early:
+                if text := state.absorb(chunk, time.monotonic()):
+                    yield encode({"type": "token", "content": text})
+            async for chunk in stream:
+                if text := state.absorb(chunk, time.monotonic()):
+                    yield encode({"type": "token", "content": text})
+            outcome = "complete"
+        except Exception as error:  # in-band: the stream has begun
+            outcome = "error"
+            log.exception("Model %s failed while streaming", chat.model.id)
+            await self._finish(chat, state, "error", error=str(error))
+            yield encode({
+                "type": "error", "code": "model_failed",
+                "message": f"The model stopped with an error: {error}. Your message is saved; press Retry.",
+            })
+            return
+        finally:
+            if outcome == "cancelled":
+                # Client gone or stop pressed: stop the model and keep what was generated.
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()  # type: ignore[attr-defined]
+                    await self._finish(chat, state, "cancelled")
+        title = await self._finish(chat, state, "complete")
+        if title:
+            yield encode({"type": "title", "title": title})
+        yield encode(self._end_event(chat, state))
+
+    def _numbers(self, chat: PreparedChat, state: ReplyState) -> dict[str, Any]:
+        usage = state.usage or {}
+        completion = usage.get("output_tokens") or state.token_events
+        ttft = ((state.first_token_at or time.monotonic()) - chat.started) * 1000
+        speed = 0.0
+        if state.first_token_at and state.last_token_at and completion > 1:
+            elapsed = state.last_token_at - state.first_token_at
+            speed = (completion - 1) / elapsed if elapsed > 0 else 0.0
+        return {
+            "prompt_tokens": usage.get("input_tokens") or chat.prompt_tokens_estimate,
+            "completion_tokens": completion,
+            "ttft_ms": round(ttft, 1),
+            "tokens_per_second": round(speed, 2),
+        }
+
+    def _end_event(self, chat: PreparedChat, state: ReplyState) -> EndEvent:
+        numbers = self._numbers(chat, state)
+        finish = state.finish_reason if state.finish_reason in ("stop", "length") else "stop"
+        return {
+            "type": "end",
+            "message_id": chat.message_id,
+            "finish_reason": finish,  # type: ignore[typeddict-item]
+            "usage": {"prompt_tokens": numbers["prompt_tokens"], "completion_tokens": numbers["completion_tokens"]},
+            "timings": {"ttft_ms": numbers["ttft_ms"], "tokens_per_second": numbers["tokens_per_second"]},
+        }
+
+    async def _finish(self, chat: PreparedChat, state: ReplyState, status: str, error: str | None = None) -> str | None:
+        finish = {"complete": state.finish_reason or "stop", "cancelled": "cancelled", "error": None}[status]
+        CHAT_REPLIES.labels(chat.model.id, finish or "error").inc()
+        if state.first_token_at is not None:
+            TIME_TO_FIRST_TOKEN.labels(chat.model.id).observe(state.first_token_at - chat.started)
+        numbers = self._numbers(chat, state)
+        if status == "complete" and numbers["tokens_per_second"]:
+            TOKENS_PER_SECOND.labels(chat.model.id).observe(numbers["tokens_per_second"])
+        return await anyio.to_thread.run_sync(lambda: self._store(chat, state, status=status, error=error))
+
+    def _store(self, chat: PreparedChat, state: ReplyState, *, status: str, error: str | None = None) -> str | None:
+        numbers = self._numbers(chat, state)
+        finish = {"complete": state.finish_reason or "stop", "cancelled": "cancelled"}.get(status)
+        with self.sessions() as session:
+            return crud.store_reply(
+                session,
+                conversation_id=chat.conversation_id,
+                message_id=chat.message_id,
+                position=chat.reply_position,
+                content="".join(state.parts),
+                status=status,
+                model=chat.model.id,
+                finish_reason=finish,
+                error=error,
+                prompt_tokens=numbers["prompt_tokens"],
+                completion_tokens=numbers["completion_tokens"] if state.token_events else 0,
+                ttft_ms=numbers["ttft_ms"] if state.first_token_at else None,
+                tokens_per_second=numbers["tokens_per_second"] or None,
+            )
