@@ -2,11 +2,16 @@
 
 from typing import Any
 
+_app: Any = None
+
 
 def __getattr__(name: str) -> Any:
-    # Lazy so that `import app.core.config` does not build the whole application.
+    # Built on first access, so that importing `app.core...` (tests, tools) builds nothing.
+    global _app
     if name == "app":
-        from app.main import app
+        if _app is None:
+            from app.main import create_app
 
-        return app
+            _app = create_app()
+        return _app
     raise AttributeError(name)

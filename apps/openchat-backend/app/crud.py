@@ -47,7 +47,9 @@ def get_or_create_local_user(session: Session) -> User:
 # -- conversations --------------------------------------------------------------------------
 
 
-def get_conversation(session: Session, user_id: str, conversation_id: str, *, with_messages: bool = False) -> Conversation:
+def get_conversation(
+    session: Session, user_id: str, conversation_id: str, *, with_messages: bool = False
+) -> Conversation:
     query = select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
     if with_messages:
         query = query.options(selectinload(Conversation.messages))
@@ -89,9 +91,7 @@ def sync_conversation(
             break
         common += 1
     if common < len(stored):  # an edited or regenerated tail replaces the stored one
-        session.execute(
-            delete(Message).where(Message.conversation_id == conversation_id, Message.position >= common)
-        )
+        session.execute(delete(Message).where(Message.conversation_id == conversation_id, Message.position >= common))
     for position in range(common, len(incoming)):
         message = incoming[position]
         session.add(
@@ -132,9 +132,7 @@ def store_reply(
     if conversation is None:  # deleted while the reply was streaming
         return None
     # A concurrent request may have stored a reply at this position already.
-    session.execute(
-        delete(Message).where(Message.conversation_id == conversation_id, Message.position >= position)
-    )
+    session.execute(delete(Message).where(Message.conversation_id == conversation_id, Message.position >= position))
     session.add(
         Message(
             id=message_id,

@@ -59,9 +59,7 @@ class ChatRequest(BaseModel):
     @model_validator(mode="after")
     def _ends_with_user(self) -> "ChatRequest":
         if self.messages[-1].role != "user":
-            raise PydanticCustomError(
-                "last_message_not_user", "The last message must be from the user."
-            )
+            raise PydanticCustomError("last_message_not_user", "The last message must be from the user.")
         return self
 
 
@@ -93,6 +91,8 @@ class TitleEvent(TypedDict):
 class Usage(TypedDict):
     prompt_tokens: int
     completion_tokens: int
+    # Prompt tokens served from the KV cache of the previous turn (local models).
+    cached_prompt_tokens: int
 
 
 class Timings(TypedDict):

@@ -17,9 +17,7 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     environment: Literal["development", "production", "test"] = Field(
         "development", validation_alias=_env("OPENCHAT_ENV")
@@ -44,15 +42,9 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
 
     together_api_key: str | None = Field(None, validation_alias=_env("TOGETHER_API_KEY"))
-    together_base_url: str = Field(
-        "https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL")
-    )
-    openai_compatible_base_url: str | None = Field(
-        None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL")
-    )
-    openai_compatible_api_key: str | None = Field(
-        None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY")
-    )
+    together_base_url: str = Field("https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL"))
+    openai_compatible_base_url: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL"))
+    openai_compatible_api_key: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY"))
 
     cors_origins: list[str] = Field(
         ["http://localhost:3000", "http://127.0.0.1:3000"], validation_alias=_env("OPENCHAT_CORS_ORIGINS")

@@ -1,5 +1,6 @@
 """Errors as the contract wants them: `{"detail": "<readable>", "code": "<stable_code>"}`."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,9 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
-    def __init__(
-        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -19,14 +18,20 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 
 # Pydantic error types that are our own (PydanticCustomError) and used as the code as-is.
 CUSTOM_CODES = {
-    "unknown_role", "last_message_not_user", "empty_messages", "invalid_content", "invalid_type", "invalid_request",
-    "invalid_email", "weak_password",
+    "unknown_role",
+    "last_message_not_user",
+    "empty_messages",
+    "invalid_content",
+    "invalid_type",
+    "invalid_request",
+    "invalid_email",
+    "weak_password",
 }
 RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 
@@ -42,7 +47,9 @@ def validation_error_to_api_error(errors: list[dict[str, Any]]) -> ApiError:
     kind, loc, field = error["type"], tuple(error.get("loc", ())), _field(tuple(error.get("loc", ())))
     message = str(error.get("msg", "invalid value"))
     if kind == "json_invalid":
-        return ApiError(400, "invalid_json", f"The request body is not valid JSON ({error.get('ctx', {}).get('error', message)}).")
+        return ApiError(
+            400, "invalid_json", f"The request body is not valid JSON ({error.get('ctx', {}).get('error', message)})."
+        )
     if kind in CUSTOM_CODES:
         return ApiError(400, kind, message)
     if kind == "missing":

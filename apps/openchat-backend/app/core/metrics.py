@@ -6,12 +6,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-HTTP_REQUESTS = Counter(
-    "openchat_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
-)
-CHAT_REPLIES = Counter(
-    "openchat_chat_replies_total", "Chat replies by how they ended", ["model", "finish_reason"]
-)
+HTTP_REQUESTS = Counter("openchat_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+CHAT_REPLIES = Counter("openchat_chat_replies_total", "Chat replies by how they ended", ["model", "finish_reason"])
 TIME_TO_FIRST_TOKEN = Histogram(
     "openchat_time_to_first_token_seconds",
     "From request received to first token sent",

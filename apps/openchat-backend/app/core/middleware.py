@@ -54,10 +54,13 @@ class BodySizeLimitMiddleware:
         body = json.dumps(
             {"detail": f"The request body is larger than {self.max_bytes} bytes.", "code": "body_too_large"}
         ).encode()
-        await send({
-            "type": "http.response.start", "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -73,14 +76,14 @@ class MetricsMiddleware:
             return
         status = 500
 
-        async def capture(message: dict[str, Any]) -> None:
+        async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)  # type: ignore[arg-type]
+            await send(message)
 
         try:
-            await self.app(scope, receive, capture)  # type: ignore[arg-type]
+            await self.app(scope, receive, capture)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")

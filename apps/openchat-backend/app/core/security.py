@@ -71,7 +71,12 @@ def create_access_token(secret: str, user_id: str, minutes: int) -> tuple[str, i
     now = datetime.now(UTC)
     expires = timedelta(minutes=minutes)
     claims: dict[str, Any] = {
-        "sub": user_id, "iat": now, "nbf": now, "exp": now + expires, "iss": ISSUER, "aud": AUDIENCE,
+        "sub": user_id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + expires,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
         "type": "access",
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM), int(expires.total_seconds())

@@ -91,7 +91,7 @@ def is_assembled(model: BundledModel, models_dir: Path) -> bool:
         recorded = json.loads(stamp.read_text())
     except ValueError:
         return False
-    return recorded == {"sha256": model.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return bool(recorded == {"sha256": model.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
 
 
 def assemble(model: BundledModel, models_dir: Path, *, show_progress: bool = True) -> Path:

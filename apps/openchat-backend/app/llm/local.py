@@ -160,9 +160,8 @@ class LocalEngine:
         """The exact tokens the model will see for these messages (blocking)."""
         llama = self.load()
         formatted = self._formatter(messages=messages)
-        return llama.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
+        prompt = formatted.prompt.encode("utf-8")
+        return list(llama.tokenize(prompt, add_bos=not formatted.added_special, special=True))
 
     # -- admission and turns ---------------------------------------------------------------
 
@@ -196,9 +195,7 @@ class LocalEngine:
 
     # -- generation ------------------------------------------------------------------------
 
-    def run(
-        self, ticket: int, job: _Job, on_token: Any, on_stats: Any | None = None
-    ) -> GenerationStats:
+    def run(self, ticket: int, job: _Job, on_token: Any, on_stats: Any | None = None) -> GenerationStats:
         """Wait for the turn, generate, and hold the turn until llama.cpp has returned."""
         self._wait_turn(ticket)
         started = time.monotonic()
@@ -225,9 +222,7 @@ class LocalEngine:
         vocab = llama._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stats.finish_reason = "length"
-        generator = llama.generate(
-            tokens, temp=job.params.temperature, top_p=job.params.top_p, repeat_penalty=1.05
-        )
+        generator = llama.generate(tokens, temp=job.params.temperature, top_p=job.params.top_p, repeat_penalty=1.05)
         try:
             for token in generator:
                 if job.cancel.is_set():

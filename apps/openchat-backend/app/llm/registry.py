@@ -105,9 +105,7 @@ class ModelRegistry:
         if self.settings.openai_compatible_base_url:
             models += await self._remote_models("openai-compatible")
         default_id = self.default_model_id(models)
-        return [
-            ModelInfo(**{**m.__dict__, "default": m.id == default_id}) for m in models
-        ]
+        return [ModelInfo(**{**m.__dict__, "default": m.id == default_id}) for m in models]
 
     def default_model_id(self, models: list[ModelInfo]) -> str | None:
         ids = [m.id for m in models]
@@ -203,8 +201,11 @@ class ModelRegistry:
             return []  # an unknown server's models cannot be guessed
         return [
             ModelInfo(
-                id=f"{TOGETHER_PREFIX}{model}", name=name, provider="together",
-                context_length=context, remote_name=model,
+                id=f"{TOGETHER_PREFIX}{model}",
+                name=name,
+                provider="together",
+                context_length=context,
+                remote_name=model,
             )
             for model, name, context in TOGETHER_FALLBACK_MODELS
         ]
@@ -241,7 +242,7 @@ class ModelRegistry:
 
             return ChatTogether(
                 model=info.remote_name or info.id,
-                api_key=self.settings.together_api_key,  # type: ignore[arg-type]
+                api_key=self.settings.together_api_key,
                 base_url=self.settings.together_base_url,
                 temperature=options.temperature,
                 top_p=options.top_p,
@@ -255,7 +256,7 @@ class ModelRegistry:
             model=info.remote_name or info.id,
             base_url=self.settings.openai_compatible_base_url,
             # Local servers often need no key, but the client insists on one.
-            api_key=self.settings.openai_compatible_api_key or "not-needed",  # type: ignore[arg-type]
+            api_key=self.settings.openai_compatible_api_key or "not-needed",
             temperature=options.temperature,
             top_p=options.top_p,
             max_completion_tokens=options.max_tokens,

@@ -12,9 +12,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
@@ -118,7 +118,8 @@ class ChatService:
             if data and data.model:
                 raise ApiError(400, "unknown_model", f"Unknown model '{data.model}'. GET /api/v1/models lists them.")
             raise ApiError(
-                500, "no_model",
+                500,
+                "no_model",
                 "No model is available. Run `make setup` to assemble the bundled models, "
                 "or configure TOGETHER_API_KEY or OPENAI_COMPATIBLE_BASE_URL.",
             )
@@ -126,7 +127,8 @@ class ChatService:
         requested = data.max_tokens if data else None
         if requested is not None and requested >= window:
             raise ApiError(
-                400, "option_out_of_range",
+                400,
+                "option_out_of_range",
                 f"Option 'data.max_tokens' must be less than the model's context window ({window} tokens).",
             )
         max_tokens = requested or min(self.settings.default_max_tokens, window // 2)
@@ -141,9 +143,7 @@ class ChatService:
 
         def store_user_messages() -> int:
             with self.sessions() as session:
-                _conversation, position = crud.sync_conversation(
-                    session, user_id, request.id, incoming, settings
-                )
+                _conversation, position = crud.sync_conversation(session, user_id, request.id, incoming, settings)
                 return position
 
         try:
@@ -158,7 +158,9 @@ class ChatService:
         budget = window - max_tokens
 
         def fit() -> tuple[list[BaseMessage], int, int]:
-            count = lambda batch: self.registry.count_tokens(model, batch)  # noqa: E731
+            def count(batch: list[BaseMessage]) -> int:
+                return self.registry.count_tokens(model, batch)
+
             kept, omitted = trim_history(messages, budget, count)
             return kept, omitted, count(kept)
 
@@ -166,7 +168,8 @@ class ChatService:
             kept, omitted, prompt_tokens = await anyio.to_thread.run_sync(fit)
         except ValueError as error:
             raise ApiError(
-                400, "message_too_long",
+                400,
+                "message_too_long",
                 f"The last message is too long for {model.name}: with max_tokens={max_tokens} the prompt may use "
                 f"{budget} of its {window} context tokens. Shorten the message or lower max_tokens.",
             ) from error
@@ -190,10 +193,11 @@ class ChatService:
             started=started,
         )
 
-    async def start(self, chat: PreparedChat) -> tuple[AsyncIterator[AIMessageChunk], list[AIMessageChunk]]:
+    async def start(self, chat: PreparedChat) -> tuple[AsyncGenerator[AIMessageChunk, None], list[AIMessageChunk]]:
         """Start the model and wait for its first token, so early failures get a status code."""
         model = self.registry.chat_model(chat.model, chat.options)
-        stream = model.astream(chat.messages)
+        # astream is an async generator; typed as an iterator upstream.
+        stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(chat.messages))
         early: list[AIMessageChunk] = []
         try:
             # Remote servers may open with empty role chunks; wait for text or the end.
@@ -205,28 +209,31 @@ class ChatService:
         except EngineBusyError as error:
             await stream.aclose()
             raise ApiError(
-                429, "model_busy",
+                429,
+                "model_busy",
                 f"{chat.model.name} is busy with other requests and its queue is full; retry in {error.retry_after} s.",
                 headers={"Retry-After": str(error.retry_after)},
             ) from error
         except Exception as error:
             await stream.aclose()
             log.exception("Model %s failed before the first token", chat.model.id)
-            await anyio.to_thread.run_sync(
-                lambda: self._store(chat, ReplyState(), status="error", error=str(error))
-            )
+            reason = str(error)
+            await anyio.to_thread.run_sync(lambda: self._store(chat, ReplyState(), status="error", error=reason))
             raise ApiError(
-                500, "model_failed",
+                500,
+                "model_failed",
                 f"The model {chat.model.id} failed before replying: {error}. Try again, or pick another model.",
             ) from error
         return stream, early
 
     async def events(
-        self, chat: PreparedChat, stream: AsyncIterator[AIMessageChunk], early: list[AIMessageChunk]
+        self, chat: PreparedChat, stream: AsyncGenerator[AIMessageChunk, None], early: list[AIMessageChunk]
     ) -> AsyncIterator[bytes]:
         """The NDJSON body. On client disconnect (cancellation) the partial reply is kept."""
         state = ReplyState()
-        yield encode({"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id})
+        yield encode(
+            {"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id}
+        )
         if chat.omitted:
             yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
         outcome = "cancelled"
@@ -242,16 +249,19 @@ class ChatService:
             outcome = "error"
             log.exception("Model %s failed while streaming", chat.model.id)
             await self._finish(chat, state, "error", error=str(error))
-            yield encode({
-                "type": "error", "code": "model_failed",
-                "message": f"The model stopped with an error: {error}. Your message is saved; press Retry.",
-            })
+            yield encode(
+                {
+                    "type": "error",
+                    "code": "model_failed",
+                    "message": f"The model stopped with an error: {error}. Your message is saved; press Retry.",
+                }
+            )
             return
         finally:
             if outcome == "cancelled":
                 # Client gone or stop pressed: stop the model and keep what was generated.
                 with anyio.CancelScope(shield=True):
-                    await stream.aclose()  # type: ignore[attr-defined]
+                    await stream.aclose()
                     await self._finish(chat, state, "cancelled")
         title = await self._finish(chat, state, "complete")
         if title:
@@ -267,6 +277,7 @@ class ChatService:
             elapsed = state.last_token_at - state.first_token_at
             speed = (completion - 1) / elapsed if elapsed > 0 else 0.0
         return {
+            "cached_prompt_tokens": (usage.get("input_token_details") or {}).get("cache_read") or 0,
             "prompt_tokens": usage.get("input_tokens") or chat.prompt_tokens_estimate,
             "completion_tokens": completion,
             "ttft_ms": round(ttft, 1),
@@ -280,7 +291,11 @@ class ChatService:
             "type": "end",
             "message_id": chat.message_id,
             "finish_reason": finish,  # type: ignore[typeddict-item]
-            "usage": {"prompt_tokens": numbers["prompt_tokens"], "completion_tokens": numbers["completion_tokens"]},
+            "usage": {
+                "prompt_tokens": numbers["prompt_tokens"],
+                "completion_tokens": numbers["completion_tokens"],
+                "cached_prompt_tokens": numbers["cached_prompt_tokens"],
+            },
             "timings": {"ttft_ms": numbers["ttft_ms"], "tokens_per_second": numbers["tokens_per_second"]},
         }
 

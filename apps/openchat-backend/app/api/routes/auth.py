@@ -70,11 +70,19 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-def _issue(request: Request, response: Response, session: SessionDep, settings: SettingsDep, user: User,
-           family_id: str | None = None) -> TokenOut:
+def _issue(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: User,
+    family_id: str | None = None,
+) -> TokenOut:
     token, token_hash = new_refresh_token()
     expires = datetime.now(UTC) + timedelta(days=settings.refresh_token_days)
-    session.add(RefreshToken(user_id=user.id, family_id=family_id or new_id(), token_hash=token_hash, expires_at=expires))
+    session.add(
+        RefreshToken(user_id=user.id, family_id=family_id or new_id(), token_hash=token_hash, expires_at=expires)
+    )
     session.commit()
     response.set_cookie(
         REFRESH_COOKIE,
@@ -94,8 +102,9 @@ def _clear_cookie(response: Response) -> None:
 
 
 @router.post("/signup", response_model=TokenOut, status_code=201)
-def signup(body: SignupBody, request: Request, response: Response, session: SessionDep,
-           settings: SettingsDep) -> TokenOut:
+def signup(
+    body: SignupBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+) -> TokenOut:
     # A plain `def`: FastAPI runs it in a worker thread, so Argon2 (slow on purpose) never blocks the loop.
     hashed = hash_password(body.password)
     user = User(email=body.email, hashed_password=hashed)
@@ -109,8 +118,9 @@ def signup(body: SignupBody, request: Request, response: Response, session: Sess
 
 
 @router.post("/login", response_model=TokenOut)
-def login(body: Credentials, request: Request, response: Response, session: SessionDep,
-          settings: SettingsDep) -> TokenOut:
+def login(
+    body: Credentials, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+) -> TokenOut:
     user = session.scalar(select(User).where(User.email == body.email))
     hashed = user.hashed_password if user and user.hashed_password else _DUMMY_HASH
     valid = verify_password(body.password, hashed)
@@ -120,8 +130,13 @@ def login(body: Credentials, request: Request, response: Response, session: Sess
 
 
 @router.post("/refresh", response_model=TokenOut)
-def refresh(request: Request, response: Response, session: SessionDep, settings: SettingsDep,
-            openchat_refresh: Annotated[str | None, Cookie()] = None) -> TokenOut:
+def refresh(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    openchat_refresh: Annotated[str | None, Cookie()] = None,
+) -> TokenOut:
     if not openchat_refresh:
         raise ApiError(401, "unauthorized", "No refresh token: log in again.")
     record = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(openchat_refresh)))
@@ -132,11 +147,14 @@ def refresh(request: Request, response: Response, session: SessionDep, settings:
     if record.used_at is not None or record.revoked_at is not None:
         # A rotated token came back: it may have been stolen. End that whole login.
         session.execute(
-            update(RefreshToken).where(RefreshToken.family_id == record.family_id, RefreshToken.revoked_at.is_(None))
+            update(RefreshToken)
+            .where(RefreshToken.family_id == record.family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
         session.commit()
-        raise ApiError(401, "refresh_reused", "This session was ended for safety (a refresh token was reused). Log in again.")
+        raise ApiError(
+            401, "refresh_reused", "This session was ended for safety (a refresh token was reused). Log in again."
+        )
     expires_at = record.expires_at if record.expires_at.tzinfo else record.expires_at.replace(tzinfo=UTC)
     if expires_at <= now:
         raise ApiError(401, "unauthorized", "The session has expired: log in again.")
@@ -148,14 +166,17 @@ def refresh(request: Request, response: Response, session: SessionDep, settings:
 
 
 @router.post("/logout", status_code=204)
-def logout(response: Response, session: SessionDep, openchat_refresh: Annotated[str | None, Cookie()] = None) -> Response:
+def logout(
+    response: Response, session: SessionDep, openchat_refresh: Annotated[str | None, Cookie()] = None
+) -> Response:
     if openchat_refresh:
         record = session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(openchat_refresh))
         )
         if record is not None:
             session.execute(
-                update(RefreshToken).where(RefreshToken.family_id == record.family_id, RefreshToken.revoked_at.is_(None))
+                update(RefreshToken)
+                .where(RefreshToken.family_id == record.family_id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
             session.commit()

@@ -33,7 +33,9 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
     # Listed means the GGUF metadata was read (local) or the provider answered (remote).
     checks["default_model"] = f"ok: {model.id}" if model else "error: no model available (run `make setup`)"
     ready = all(value.startswith("ok") for value in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics")

@@ -1,0 +1,194 @@
+"""The chat stream contract and request validation, with a scripted (fake) chat model."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.messages import SystemMessage
+
+from app.core.config import Settings
+from tests.fakes import FakeRegistry
+
+
+def events(response: httpx.Response) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in response.text.splitlines() if line]
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {"id": "conv-1", "messages": [{"role": "user", "content": "Hi there"}]}
+    value.update(overrides)
+    return value
+
+
+@pytest.fixture
+async def fake(make_settings: Callable[..., Settings], make_client: Any) -> Callable[..., Any]:
+    async def build(**script: Any) -> tuple[httpx.AsyncClient, FakeRegistry]:
+        settings = make_settings()
+        registry = FakeRegistry(settings, **script)
+        return await make_client(settings, registry), registry
+
+    return build
+
+
+async def test_reply_streams_start_tokens_end_as_ndjson(fake: Any) -> None:
+    client, _ = await fake()
+    response = await client.post("/api/v1/chat", json=body())
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    lines = events(response)
+    assert [e["type"] for e in lines] == ["start", "token", "token", "token", "token", "title", "end"]
+    start, end = lines[0], lines[-1]
+    assert start["id"] == "conv-1" and start["model"] == "fake-model"
+    assert "".join(e["content"] for e in lines if e["type"] == "token") == "Hello, world!"
+    assert end["message_id"] == start["message_id"]
+    assert end["finish_reason"] == "stop"
+    assert end["usage"]["prompt_tokens"] == 11 and end["usage"]["completion_tokens"] == 4
+    assert end["timings"]["ttft_ms"] >= 0 and end["timings"]["tokens_per_second"] >= 0
+
+
+async def test_reply_hitting_max_tokens_ends_with_length(fake: Any) -> None:
+    client, _ = await fake(finish_reason="length")
+    lines = events(await client.post("/api/v1/chat", json=body()))
+    assert lines[-1]["finish_reason"] == "length"
+
+
+async def test_system_prompt_and_options_reach_the_model(fake: Any) -> None:
+    client, registry = await fake()
+    data = {"prompt": "Answer in French.", "temperature": 0.2, "top_p": 0.5, "max_tokens": 64}
+    response = await client.post("/api/v1/chat", json=body(data=data))
+    assert response.status_code == 200
+    model = registry.last_model
+    assert model is not None and model.options is not None
+    sent = model.seen[0]
+    assert isinstance(sent[0], SystemMessage) and sent[0].text == "Answer in French."
+    assert sent[-1].text == "Hi there"
+    assert (model.options.temperature, model.options.top_p, model.options.max_tokens) == (0.2, 0.5, 64)
+
+
+async def test_assistant_and_system_roles_are_accepted(fake: Any) -> None:
+    client, registry = await fake()
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Joke?"},
+    ]
+    response = await client.post("/api/v1/chat", json=body(messages=messages))
+    assert response.status_code == 200
+    stored = (await client.get("/api/v1/conversations/conv-1")).json()["messages"]
+    assert [m["role"] for m in stored] == ["system", "user", "ai", "user", "ai"]
+
+
+BAD_REQUESTS = [
+    ("not json", b"{not json", "invalid_json"),
+    ("body not an object", json.dumps(["x"]).encode(), "invalid_body"),
+    ("id missing", json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(), "missing_field"),
+    ("id wrong type", json.dumps(body(id=42)).encode(), "invalid_type"),
+    ("messages missing", json.dumps({"id": "c"}).encode(), "missing_field"),
+    ("messages wrong type", json.dumps(body(messages="hello")).encode(), "invalid_type"),
+    ("messages empty", json.dumps(body(messages=[])).encode(), "empty_messages"),
+    ("unknown role", json.dumps(body(messages=[{"role": "robot", "content": "x"}])).encode(), "unknown_role"),
+    ("content not a string", json.dumps(body(messages=[{"role": "user", "content": 5}])).encode(), "invalid_content"),
+    (
+        "last message not from user",
+        json.dumps(body(messages=[{"role": "user", "content": "a"}, {"role": "ai", "content": "b"}])).encode(),
+        "last_message_not_user",
+    ),
+    ("unknown model", json.dumps(body(data={"model": "no-such-model"})).encode(), "unknown_model"),
+    ("temperature too high", json.dumps(body(data={"temperature": 2.5})).encode(), "option_out_of_range"),
+    ("temperature negative", json.dumps(body(data={"temperature": -0.1})).encode(), "option_out_of_range"),
+    ("top_p zero", json.dumps(body(data={"top_p": 0})).encode(), "option_out_of_range"),
+    ("top_p above one", json.dumps(body(data={"top_p": 1.5})).encode(), "option_out_of_range"),
+    ("max_tokens zero", json.dumps(body(data={"max_tokens": 0})).encode(), "option_out_of_range"),
+    ("max_tokens beyond context", json.dumps(body(data={"max_tokens": 4096})).encode(), "option_out_of_range"),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "code"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+async def test_bad_requests_get_400_with_readable_detail_and_stable_code(
+    fake: Any, case: str, raw: bytes, code: str
+) -> None:
+    client, registry = await fake()
+    response = await client.post("/api/v1/chat", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    payload = response.json()
+    assert payload["code"] == code
+    assert isinstance(payload["detail"], str) and len(payload["detail"]) > 10
+    assert registry.last_model is None  # the model was never started
+
+
+async def test_body_over_the_limit_is_413(make_settings: Any, make_client: Any) -> None:
+    settings = make_settings(max_body_bytes=2048)
+    client = await make_client(settings, FakeRegistry(settings))
+    response = await client.post("/api/v1/chat", json=body(messages=[{"role": "user", "content": "x" * 5000}]))
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
+async def test_busy_model_is_429_with_retry_after_and_the_message_is_kept(fake: Any) -> None:
+    client, _ = await fake(busy_retry_after=7)
+    response = await client.post("/api/v1/chat", json=body())
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.json()["code"] == "model_busy"
+    stored = (await client.get("/api/v1/conversations/conv-1")).json()["messages"]
+    assert [(m["role"], m["content"]) for m in stored] == [("user", "Hi there")]
+
+
+async def test_failure_before_first_token_is_500_and_keeps_the_user_message(fake: Any) -> None:
+    client, _ = await fake(fail_at=0)
+    response = await client.post("/api/v1/chat", json=body())
+    assert response.status_code == 500
+    assert response.json()["code"] == "model_failed"
+    stored = (await client.get("/api/v1/conversations/conv-1")).json()["messages"]
+    assert stored[0]["content"] == "Hi there"
+    assert stored[1]["status"] == "error"
+
+
+async def test_failure_after_streaming_began_is_an_in_band_error_event(fake: Any) -> None:
+    client, _ = await fake(fail_at=2)
+    response = await client.post("/api/v1/chat", json=body())
+    assert response.status_code == 200
+    lines = events(response)
+    assert [e["type"] for e in lines] == ["start", "token", "token", "error"]
+    assert lines[-1]["code"] == "model_failed" and "Retry" in lines[-1]["message"]
+    reply = (await client.get("/api/v1/conversations/conv-1")).json()["messages"][-1]
+    assert (reply["status"], reply["content"]) == ("error", "Hello,")
+
+
+async def test_long_history_is_trimmed_oldest_first_keeping_the_system_prompt(fake: Any) -> None:
+    client, registry = await fake()
+    history = []
+    for turn in range(12):
+        history += [
+            {"role": "user", "content": f"question {turn} " + "word " * 10},
+            {"role": "ai", "content": f"answer {turn} " + "word " * 10},
+        ]
+    history.append({"role": "user", "content": "the last question"})
+    data = {"model": "fake-small", "prompt": "System rules.", "max_tokens": 100}
+    lines = events(await client.post("/api/v1/chat", json=body(messages=history, data=data)))
+
+    trimmed = [e for e in lines if e["type"] == "trimmed"]
+    assert trimmed and trimmed[0]["omitted_messages"] > 0
+    assert registry.last_model is not None
+    sent = registry.last_model.seen[0]
+    assert sent[0].text == "System rules."
+    assert sent[1].type == "human"  # history never opens with an orphaned reply
+    assert sent[-1].text == "the last question"
+    assert len(sent) == 1 + len(history) - trimmed[0]["omitted_messages"]
+    assert sum(len(m.text.split()) + 4 for m in sent) <= 256 - 100
+
+
+async def test_a_message_longer_than_the_context_is_400(fake: Any) -> None:
+    client, _ = await fake()
+    huge = "word " * 300
+    response = await client.post(
+        "/api/v1/chat", json=body(messages=[{"role": "user", "content": huge}], data={"model": "fake-small"})
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "message_too_long"

@@ -1,0 +1,135 @@
+"""Shared fixtures: databases (SQLite file, PostgreSQL server), apps, clients, users."""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from app.core.config import BACKEND_DIR, Settings
+from app.main import create_app
+from app.llm.registry import ModelRegistry
+
+MODELS_DIR = Path(os.environ.get("OPENCHAT_MODELS_DIR", BACKEND_DIR / "models"))
+FAST_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs the postgresql package).")
+    return Path(found[-1]).parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback, or OPENCHAT_TEST_POSTGRES_URL if given."""
+    given = os.environ.get("OPENCHAT_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    bin_dir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="openchat-pg-"))
+    data = root / "data"
+    port = free_port()
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True, capture_output=True,
+    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    subprocess.run(
+        [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True, capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _fresh_postgres_database(server_url: str) -> str:
+    import sqlalchemy
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Persistence tests run once on each supported database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'openchat.db'}"
+    return _fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "data_dir": tmp_path / "data",
+            "database_url": f"sqlite:///{tmp_path / 'openchat.db'}",
+            "auth_mode": "off",
+            "models_dir": MODELS_DIR,
+            "default_model": FAST_MODEL,
+            "together_api_key": None,
+            "openai_compatible_base_url": None,
+            "secret_key": None,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., Any]]:
+    """Builds an app (optionally with another registry) and an in-process client for it."""
+    managers: list[tuple[LifespanManager, httpx.AsyncClient]] = []
+
+    async def build(settings: Settings, registry: ModelRegistry | None = None) -> httpx.AsyncClient:
+        app: FastAPI = create_app(settings, registry=registry)
+        manager = LifespanManager(app)
+        await manager.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test")
+        managers.append((manager, client))
+        return client
+
+    yield build
+    for manager, client in managers:
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
+
+
+async def signup(client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery") -> dict[str, str]:
+    """A new account; returns the Authorization header for it."""
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+    response = await client.post("/api/v1/auth/signup", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
