@@ -17,8 +17,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from app.core.config import BACKEND_DIR, Settings
-from app.main import create_app
 from app.llm.registry import ModelRegistry
+from app.main import create_app
 
 MODELS_DIR = Path(os.environ.get("OPENCHAT_MODELS_DIR", BACKEND_DIR / "models"))
 FAST_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -54,18 +54,21 @@ def postgres_server() -> Iterator[str]:
         as_postgres = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
         [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
     subprocess.run(
         [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -127,7 +130,9 @@ async def make_client() -> AsyncIterator[Callable[..., Any]]:
         await manager.__aexit__(None, None, None)
 
 
-async def signup(client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery") -> dict[str, str]:
+async def signup(
+    client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery"
+) -> dict[str, str]:
     """A new account; returns the Authorization header for it."""
     email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
     response = await client.post("/api/v1/auth/signup", json={"email": email, "password": password})

@@ -51,7 +51,11 @@ class ScriptedChatModel(BaseChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata={"input_tokens": 11, "output_tokens": len(self.tokens), "total_tokens": 11 + len(self.tokens)},
+                usage_metadata={
+                    "input_tokens": 11,
+                    "output_tokens": len(self.tokens),
+                    "total_tokens": 11 + len(self.tokens),
+                },
                 response_metadata={"finish_reason": self.finish_reason},
             )
         )
@@ -66,7 +70,9 @@ class ScriptedChatModel(BaseChatModel):
         for token in self.tokens:
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="".join(self.tokens)))])
 
 

@@ -1,7 +1,6 @@
 """ASGI middleware: request body limit (413) and request metrics. Both pass streams through untouched."""
 
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -1,0 +1,172 @@
+"""Sign-up, login, JWT verification, refresh rotation and reuse detection, logout, auth-off mode."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from app.core.config import Settings
+from app.core.security import AUDIENCE, ISSUER
+from tests.conftest import signup
+from tests.fakes import FakeRegistry
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Settings:
+    return make_settings(auth_mode="required")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def client(settings: Settings, make_client: Any) -> httpx.AsyncClient:
+    return await make_client(settings, FakeRegistry(settings))  # type: ignore[no-any-return]
+
+
+def secret_of(settings: Settings) -> str:
+    """The signing key the app generated on first start."""
+    return (settings.data_dir / "secret_key").read_text().strip()
+
+
+def use_refresh_cookie(client: httpx.AsyncClient, value: str | None) -> None:
+    client.cookies.clear()
+    if value:
+        client.cookies.set("openchat_refresh", value, path="/api/v1/auth")
+
+
+async def test_signup_then_me_and_login_normalises_email(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/auth/signup", json={"email": "  Ada@Example.COM ", "password": PASSWORD})
+    assert response.status_code == 201
+    token = response.json()
+    assert token["token_type"] == "bearer" and token["expires_in"] == 15 * 60
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/api/v1/auth" in cookie
+    me = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert me.json()["email"] == "ada@example.com"
+
+    login = await client.post("/api/v1/auth/login", json={"email": "ADA@example.com", "password": PASSWORD})
+    assert login.status_code == 200 and login.json()["access_token"]
+
+
+async def test_signup_rules_and_duplicates(client: httpx.AsyncClient) -> None:
+    short = await client.post("/api/v1/auth/signup", json={"email": "a@b.co", "password": "short"})
+    assert short.status_code == 400 and short.json()["code"] == "weak_password"
+    bad_email = await client.post("/api/v1/auth/signup", json={"email": "not-an-email", "password": PASSWORD})
+    assert bad_email.status_code == 400 and bad_email.json()["code"] == "invalid_email"
+    await signup(client, "dup@example.com")
+    again = await client.post("/api/v1/auth/signup", json={"email": "DUP@example.com", "password": PASSWORD})
+    assert again.status_code == 409 and again.json()["code"] == "email_taken"
+
+
+async def test_wrong_password_and_unknown_email_get_the_same_answer(client: httpx.AsyncClient) -> None:
+    await signup(client, "bob@example.com")
+    wrong = await client.post("/api/v1/auth/login", json={"email": "bob@example.com", "password": "nope nope nope"})
+    unknown = await client.post("/api/v1/auth/login", json={"email": "who@example.com", "password": PASSWORD})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_whole_login(client: httpx.AsyncClient) -> None:
+    await signup(client, "carol@example.com")
+    first_cookie = client.cookies.get("openchat_refresh", path="/api/v1/auth")
+    assert first_cookie
+
+    rotated = await client.post("/api/v1/auth/refresh")
+    assert rotated.status_code == 200 and rotated.json()["access_token"]
+    second_cookie = client.cookies.get("openchat_refresh", path="/api/v1/auth")
+    assert second_cookie and second_cookie != first_cookie
+
+    # The old token comes back (stolen?): refused, and the current one dies with it.
+    use_refresh_cookie(client, first_cookie)
+    reused = await client.post("/api/v1/auth/refresh")
+    assert reused.status_code == 401 and reused.json()["code"] == "refresh_reused"
+    use_refresh_cookie(client, second_cookie)
+    current = await client.post("/api/v1/auth/refresh")
+    assert current.status_code == 401
+
+
+async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> None:
+    await signup(client)
+    cookie = client.cookies.get("openchat_refresh", path="/api/v1/auth")
+    assert (await client.post("/api/v1/auth/logout")).status_code == 204
+    use_refresh_cookie(client, cookie)
+    assert (await client.post("/api/v1/auth/refresh")).status_code == 401
+
+
+def _forge(secret: str, **changes: Any) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": "x",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "type": "access",
+    }
+    claims.update(changes)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def test_bad_tokens_are_401_with_a_clear_detail(client: httpx.AsyncClient, settings: Settings) -> None:
+    headers = await signup(client)
+    token = headers["Authorization"].split()[1]
+    secret = secret_of(settings)
+    user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+
+    header, payload, signature = token.split(".")
+    tampered_payload = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    tampered_payload["sub"] = "someone-else"
+    tampered = ".".join(
+        [header, base64.urlsafe_b64encode(json.dumps(tampered_payload).encode()).decode().rstrip("="), signature]
+    )
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    cases = {
+        "missing": None,
+        "garbage": "not.a.token",
+        "tampered": tampered,
+        "alg none": f"{none_header}.{payload}.",
+        "other algorithm": jwt.encode({"sub": user_id, "iss": ISSUER, "aud": AUDIENCE}, secret, algorithm="HS512"),
+        "expired": _forge(secret, sub=user_id, exp=datetime.now(UTC) - timedelta(seconds=5)),
+        "wrong audience": _forge(secret, sub=user_id, aud="someone-else"),
+        "wrong issuer": _forge(secret, sub=user_id, iss="evil"),
+        "wrong key": _forge("another-secret-that-is-long-enough-0123456789", sub=user_id),
+    }
+    for case, bad in cases.items():
+        response = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {bad}"} if bad else {})
+        assert response.status_code == 401, case
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert len(response.json()["detail"]) > 10, case
+    expired = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {cases['expired']}"})
+    assert "expired" in expired.json()["detail"]
+    assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 200
+
+
+async def test_auth_off_needs_no_token(make_settings: Any, make_client: Any) -> None:
+    settings = make_settings(auth_mode="off")
+    client = await make_client(settings, FakeRegistry(settings))
+    response = await client.post("/api/v1/chat", json={"id": "solo", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200
+    listed = (await client.get("/api/v1/conversations")).json()["conversations"]
+    assert [c["id"] for c in listed] == ["solo"]
+    assert (await client.get("/api/v1/auth/me")).json()["email"] == "local@openchat.invalid"
+
+
+async def test_secret_key_is_generated_once_and_kept_with_the_data(make_settings: Any, make_client: Any) -> None:
+    settings = make_settings(auth_mode="required")
+    first = await make_client(settings, FakeRegistry(settings))
+    token = (await signup(first))["Authorization"]
+    key_file = settings.data_dir / "secret_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    # A restarted server keeps the key, so logged-in users stay logged in.
+    second = await make_client(settings, FakeRegistry(settings))
+    assert (await second.get("/api/v1/auth/me", headers={"Authorization": token})).status_code == 200
+
+
+async def test_weak_secret_is_refused_in_production(make_settings: Any, make_client: Any) -> None:
+    settings = make_settings(auth_mode="required", environment="production", secret_key="changeme")
+    with pytest.raises(RuntimeError, match="too weak"):
+        await make_client(settings, FakeRegistry(settings))

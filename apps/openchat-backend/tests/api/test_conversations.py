@@ -1,0 +1,143 @@
+"""Conversations persist through the chat stream; list, search, page, rename, delete; owners only.
+
+Every test here runs on SQLite and on PostgreSQL (the `database_url` fixture).
+"""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import signup
+from tests.fakes import FakeRegistry
+
+
+@pytest.fixture
+async def client(database_url: str, make_settings: Any, make_client: Any) -> httpx.AsyncClient:
+    settings = make_settings(database_url=database_url, auth_mode="required")
+    return await make_client(settings, FakeRegistry(settings))  # type: ignore[no-any-return]
+
+
+async def chat(client: httpx.AsyncClient, headers: dict[str, str], conversation_id: str, *contents: str) -> None:
+    """Send a conversation whose user turns are `contents`, with the replies the fake gives."""
+    messages: list[dict[str, str]] = []
+    for index, content in enumerate(contents):
+        messages.append({"role": "user", "content": content})
+        if index < len(contents) - 1:
+            messages.append({"role": "ai", "content": "Hello, world!"})
+    response = await client.post("/api/v1/chat", json={"id": conversation_id, "messages": messages}, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_a_chat_creates_a_titled_conversation_with_both_messages(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "trip", "Plan a weekend in Lisbon\nwith two kids")
+
+    conversation = (await client.get("/api/v1/conversations/trip", headers=alice)).json()
+    assert conversation["title"] == "Plan a weekend in Lisbon"
+    user, reply = conversation["messages"]
+    assert (user["role"], user["content"]) == ("user", "Plan a weekend in Lisbon\nwith two kids")
+    assert (reply["role"], reply["content"], reply["status"]) == ("ai", "Hello, world!", "complete")
+    assert reply["model"] == "fake-model" and reply["finish_reason"] == "stop"
+    assert reply["completion_tokens"] == 4 and reply["prompt_tokens"] == 11
+    assert reply["ttft_ms"] is not None
+    assert conversation["settings"]["model"] == "fake-model"
+    assert conversation["created_at"].endswith(("Z", "+00:00"))
+
+
+async def test_edited_and_regenerated_tails_replace_the_stored_ones(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "c", "first question", "second question")
+    # Edit the first question: everything after it is replaced.
+    await chat(client, alice, "c", "first question, edited")
+    messages = (await client.get("/api/v1/conversations/c", headers=alice)).json()["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "first question, edited"),
+        ("ai", "Hello, world!"),
+    ]
+    # Regenerate: the same history again replaces the last reply rather than appending.
+    await chat(client, alice, "c", "first question, edited")
+    messages = (await client.get("/api/v1/conversations/c", headers=alice)).json()["messages"]
+    assert len(messages) == 2
+
+
+async def test_list_is_newest_first_searchable_and_paginated(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    for index in range(5):
+        await chat(client, alice, f"c{index}", f"topic number {index}")
+    await chat(client, alice, "pasta", "How long do I boil spaghetti?")
+
+    listed = (await client.get("/api/v1/conversations", headers=alice)).json()
+    assert [c["id"] for c in listed["conversations"]] == ["pasta", "c4", "c3", "c2", "c1", "c0"]
+
+    by_title = (await client.get("/api/v1/conversations", params={"q": "SPAGHETTI"}, headers=alice)).json()
+    assert [c["id"] for c in by_title["conversations"]] == ["pasta"]
+    by_reply = (await client.get("/api/v1/conversations", params={"q": "world"}, headers=alice)).json()
+    assert len(by_reply["conversations"]) == 6
+    literal = (await client.get("/api/v1/conversations", params={"q": "100%"}, headers=alice)).json()
+    assert literal["conversations"] == []
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 4} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/conversations", params=params, headers=alice)).json()
+        seen += [c["id"] for c in page["conversations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["pasta", "c4", "c3", "c2", "c1", "c0"]
+
+    bad = await client.get("/api/v1/conversations", params={"cursor": "!!!"}, headers=alice)
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_cursor"
+
+
+async def test_rename_and_delete(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "c", "hello")
+
+    renamed = await client.patch("/api/v1/conversations/c", json={"title": "  Greetings  "}, headers=alice)
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Greetings"
+    blank = await client.patch("/api/v1/conversations/c", json={"title": "   "}, headers=alice)
+    assert blank.status_code == 400
+
+    assert (await client.delete("/api/v1/conversations/c", headers=alice)).status_code == 204
+    assert (await client.get("/api/v1/conversations/c", headers=alice)).status_code == 404
+    assert (await client.get("/api/v1/conversations", headers=alice)).json()["conversations"] == []
+
+
+async def test_another_users_conversation_is_404_everywhere_and_left_untouched(client: httpx.AsyncClient) -> None:
+    alice, mallory = await signup(client), await signup(client)
+    await chat(client, alice, "secret", "my private question")
+
+    assert (await client.get("/api/v1/conversations/secret", headers=mallory)).status_code == 404
+    patch = await client.patch("/api/v1/conversations/secret", json={"title": "pwned"}, headers=mallory)
+    assert patch.status_code == 404
+    assert (await client.delete("/api/v1/conversations/secret", headers=mallory)).status_code == 404
+    hijack = await client.post(
+        "/api/v1/chat",
+        json={"id": "secret", "messages": [{"role": "user", "content": "overwrite"}]},
+        headers=mallory,
+    )
+    assert hijack.status_code == 404 and hijack.json()["code"] == "not_found"
+    assert (await client.get("/api/v1/conversations", headers=mallory)).json()["conversations"] == []
+    assert (await client.get("/api/v1/conversations", params={"q": "private"}, headers=mallory)).json()[
+        "conversations"
+    ] == []
+
+    kept = (await client.get("/api/v1/conversations/secret", headers=alice)).json()
+    assert kept["title"] == "my private question"
+    assert [m["content"] for m in kept["messages"]] == ["my private question", "Hello, world!"]
+
+
+async def test_conversation_endpoints_require_a_token(client: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/api/v1/conversations"),
+        ("GET", "/api/v1/conversations/x"),
+        ("PATCH", "/api/v1/conversations/x"),
+        ("DELETE", "/api/v1/conversations/x"),
+        ("POST", "/api/v1/chat"),
+    ]:
+        response = await client.request(method, path, json={"title": "t"})
+        assert response.status_code == 401, (method, path)
+        assert response.json()["code"] == "unauthorized"
