@@ -8,6 +8,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
 
 from app.core.config import Settings
 from app.llm.local import EngineBusyError
@@ -25,7 +26,7 @@ class ScriptedChatModel(BaseChatModel):
     fail_at: int | None = None  # raise before token N (0 = before the first one)
     busy_retry_after: int | None = None
     finish_reason: str = "stop"
-    seen: list[list[BaseMessage]] = []
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
     options: ChatOptions | None = None
 
     @property

@@ -71,7 +71,7 @@ async def test_system_prompt_and_options_reach_the_model(fake: Any) -> None:
 
 
 async def test_assistant_and_system_roles_are_accepted(fake: Any) -> None:
-    client, registry = await fake()
+    client, _registry = await fake()
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hi"},

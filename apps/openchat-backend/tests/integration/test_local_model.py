@@ -1,6 +1,7 @@
 """The real bundled 0.5B model through the HTTP API of a real server."""
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -148,28 +149,29 @@ def test_disconnect_stops_the_model_frees_the_engine_and_keeps_the_partial_reply
 @pytest.mark.parametrize("queue_size", [0, 1])
 def test_a_second_request_waits_in_the_queue_or_gets_429(live_server: Any, queue_size: int) -> None:
     url = live_server(queue_size=queue_size)
-    with httpx.Client(base_url=url, timeout=120) as first, httpx.Client(base_url=url, timeout=120) as second:
-        with first.stream("POST", "/api/v1/chat", json=chat_body("q1", LONG_PROMPT, max_tokens=60)) as running:
-            lines = running.iter_lines()
-            next(lines)  # generating now
-            if queue_size == 0:
-                refused = second.post("/api/v1/chat", json=chat_body("q2"))
-                assert refused.status_code == 429
-                assert int(refused.headers["retry-after"]) >= 1
-                assert refused.json()["code"] == "model_busy"
-            else:
-                found: list[dict[str, Any]] = []
-                import threading
-
-                waiter = threading.Thread(target=lambda: found.extend(read_stream(second, chat_body("q2"))[0]))
-                waiter.start()
-                wait_until(lambda: engine_for(FAST_MODEL).queue_length == 1)
-                metrics = httpx.get(f"{url}/metrics").text
-                assert f'openchat_queue_length{{model="{FAST_MODEL}"}} 1.0' in metrics
-                rest = [json.loads(line) for line in lines]
-                assert rest[-1]["type"] == "end"
-                waiter.join(timeout=120)
-                assert found and found[-1]["type"] == "end"
+    with (
+        httpx.Client(base_url=url, timeout=120) as first,
+        httpx.Client(base_url=url, timeout=120) as second,
+        first.stream("POST", "/api/v1/chat", json=chat_body("q1", LONG_PROMPT, max_tokens=60)) as running,
+    ):
+        lines = running.iter_lines()
+        next(lines)  # generating now
+        if queue_size == 0:
+            refused = second.post("/api/v1/chat", json=chat_body("q2"))
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) >= 1
+            assert refused.json()["code"] == "model_busy"
+        else:
+            found: list[dict[str, Any]] = []
+            waiter = threading.Thread(target=lambda: found.extend(read_stream(second, chat_body("q2"))[0]))
+            waiter.start()
+            wait_until(lambda: engine_for(FAST_MODEL).queue_length == 1)
+            metrics = httpx.get(f"{url}/metrics").text
+            assert f'openchat_queue_length{{model="{FAST_MODEL}"}} 1.0' in metrics
+            rest = [json.loads(line) for line in lines]
+            assert rest[-1]["type"] == "end"
+            waiter.join(timeout=120)
+            assert found and found[-1]["type"] == "end"
 
 
 def test_history_beyond_the_context_window_is_trimmed(live_server: Any) -> None:
