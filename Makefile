@@ -13,9 +13,10 @@ HAS_FRONTEND := $(wildcard $(FRONTEND)/package.json)
 BACKEND_PORT ?= 8000
 FRONTEND_PORT ?= 3000
 
-# Debian packages the test suites need: PostgreSQL (persistence tests), docker-compose
+# Debian packages the test suites need: PostgreSQL (persistence tests), Redis (shared rate
+# limits), docker-compose
 # (checks docker-compose.yml without an engine), Chromium (end-to-end tests).
-TEST_APT_PACKAGES := postgresql docker-compose chromium
+TEST_APT_PACKAGES := postgresql redis-server docker-compose chromium
 
 .PHONY: help setup models models-reinstall run dev test test-backend test-frontend lint bench clean system-deps
 

@@ -12,6 +12,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
+from app.core.rate_limit import RateLimits
 from app.core.security import load_secret_key
 from app.llm.registry import ModelRegistry
 from app.services.chat import ChatService
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.engine = engine
     app.state.session_factory = sessions
     app.state.registry = registry
+    app.state.rate_limits = RateLimits(settings)
     app.state.chat_service = ChatService(settings, registry, sessions)
 
     api = APIRouter(prefix="/api/v1")

@@ -18,7 +18,10 @@ def test_docker_compose_file_is_valid() -> None:
     assert compose, "docker-compose is missing: run `make test` (it installs the Debian package)"
     result = subprocess.run(
         [compose, "-f", str(ROOT / "docker-compose.yml"), "--profile", "postgres", "config"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import crud
 from app.core.config import Settings
 from app.core.errors import ApiError
+from app.core.rate_limit import RateLimits
 from app.core.security import TokenError, decode_access_token
 from app.llm.registry import ModelRegistry
 from app.models import User
@@ -39,6 +40,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+
+
+def get_rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
 
 bearer = HTTPBearer(auto_error=False)
 

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     openai_compatible_base_url: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL"))
     openai_compatible_api_key: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY"))
 
+    # Rate limits ("N/second|minute|hour|day"); shared through Redis when REDIS_URL is set.
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+    rate_limit_login: str = Field("10/minute", validation_alias=_env("OPENCHAT_RATE_LIMIT_LOGIN"))
+    rate_limit_signup: str = Field("20/hour", validation_alias=_env("OPENCHAT_RATE_LIMIT_SIGNUP"))
+    rate_limit_chat: str = Field("60/minute", validation_alias=_env("OPENCHAT_RATE_LIMIT_CHAT"))
+
     cors_origins: list[str] = Field(
         ["http://localhost:3000", "http://127.0.0.1:3000"], validation_alias=_env("OPENCHAT_CORS_ORIGINS")
     )

@@ -170,3 +170,43 @@ async def test_weak_secret_is_refused_in_production(make_settings: Any, make_cli
     settings = make_settings(auth_mode="required", environment="production", secret_key="changeme")
     with pytest.raises(RuntimeError, match="too weak"):
         await make_client(settings, FakeRegistry(settings))
+
+
+async def test_rate_limits_answer_429_with_retry_after(make_settings: Any, make_client: Any) -> None:
+    settings = make_settings(
+        auth_mode="required", rate_limit_login="3/minute", rate_limit_signup="2/minute", rate_limit_chat="2/minute"
+    )
+    client = await make_client(settings, FakeRegistry(settings))
+    headers = await signup(client, "limits@example.com")
+
+    # Login: per account, whatever the password.
+    for _ in range(3):
+        await client.post("/api/v1/auth/login", json={"email": "limits@example.com", "password": "wrong wrong"})
+    blocked = await client.post("/api/v1/auth/login", json={"email": "limits@example.com", "password": PASSWORD})
+    assert blocked.status_code == 429 and blocked.json()["code"] == "rate_limited"
+    assert 1 <= int(blocked.headers["retry-after"]) <= 60
+
+    # Sign-up: per IP (one was used above).
+    await signup(client)
+    too_many = await client.post("/api/v1/auth/signup", json={"email": "third@example.com", "password": PASSWORD})
+    assert too_many.status_code == 429 and "retry-after" in too_many.headers
+
+    # Chat: per user.
+    body = {"id": "rl", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(2):
+        assert (await client.post("/api/v1/chat", json=body, headers=headers)).status_code == 200
+    limited = await client.post("/api/v1/chat", json=body, headers=headers)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+async def test_replicas_sharing_redis_share_the_chat_limit(
+    make_settings: Any, make_client: Any, redis_url: str
+) -> None:
+    settings = make_settings(auth_mode="off", rate_limit_chat="2/minute", redis_url=redis_url)
+    replica_a = await make_client(settings, FakeRegistry(settings))
+    replica_b = await make_client(settings, FakeRegistry(settings))
+    body = {"id": "shared", "messages": [{"role": "user", "content": "hi"}]}
+    assert (await replica_a.post("/api/v1/chat", json=body)).status_code == 200
+    assert (await replica_b.post("/api/v1/chat", json=body)).status_code == 200
+    refused = await replica_a.post("/api/v1/chat", json=body)
+    assert refused.status_code == 429 and "retry-after" in refused.headers

@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, RateLimitsDep, SessionDep, SettingsDep, client_ip
 from app.core.errors import ApiError
 from app.core.security import (
     create_access_token,
@@ -103,8 +103,14 @@ def _clear_cookie(response: Response) -> None:
 
 @router.post("/signup", response_model=TokenOut, status_code=201)
 def signup(
-    body: SignupBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+    body: SignupBody,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
 ) -> TokenOut:
+    limits.check("signup", f"ip:{client_ip(request)}")
     # A plain `def`: FastAPI runs it in a worker thread, so Argon2 (slow on purpose) never blocks the loop.
     hashed = hash_password(body.password)
     user = User(email=body.email, hashed_password=hashed)
@@ -119,8 +125,16 @@ def signup(
 
 @router.post("/login", response_model=TokenOut)
 def login(
-    body: Credentials, request: Request, response: Response, session: SessionDep, settings: SettingsDep
+    body: Credentials,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
 ) -> TokenOut:
+    # Per IP (one machine trying many accounts) and per account (many machines, one account).
+    limits.check("login", f"ip:{client_ip(request)}")
+    limits.check("login", f"account:{body.email}")
     user = session.scalar(select(User).where(User.email == body.email))
     hashed = user.hashed_password if user and user.hashed_password else _DUMMY_HASH
     valid = verify_password(body.password, hashed)

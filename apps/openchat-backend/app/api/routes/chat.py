@@ -3,10 +3,11 @@
 import time
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import CurrentUser
+from app.api.deps import CurrentUser, RateLimitsDep
 from app.schemas import ChatRequest
 from app.services.chat import ChatService
 
@@ -33,8 +34,11 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
         429: {"description": "Model busy or rate limited; see Retry-After"},
     },
 )
-async def chat(body: ChatRequest, user: CurrentUser, service: ChatServiceDep) -> StreamingResponse:
+async def chat(
+    body: ChatRequest, user: CurrentUser, service: ChatServiceDep, limits: RateLimitsDep
+) -> StreamingResponse:
     started = time.monotonic()
+    await anyio.to_thread.run_sync(limits.check, "chat", f"user:{user.id}")  # a Redis call would block
     prepared = await service.prepare(body, user.id, started)
     stream, early = await service.start(prepared)
     return StreamingResponse(
