@@ -117,9 +117,7 @@ lint: $(VENV)/.dev-installed ## Ruff and mypy on the backend
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy app
 
 test-backend: system-deps $(VENV)/.dev-installed models
-	@echo ">> docker-compose config"
-	docker-compose -f docker-compose.yml config --quiet
-	@echo ">> Backend tests (unit, integration with the real 0.5B model, SQLite and PostgreSQL)"
+	@echo ">> Backend tests (unit, integration with the real 0.5B model, SQLite and PostgreSQL, packaging)"
 	cd $(BACKEND) && .venv/bin/python -m pytest
 
 ifneq ($(HAS_FRONTEND),)

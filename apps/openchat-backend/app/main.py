@@ -1,6 +1,7 @@
 """Application factory: settings, database (migrated at start), model registry, routes."""
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,9 +31,13 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         run_migrations(engine)
         app.state.secret_key = load_secret_key(settings)
-        listed = await registry.list_models()
-        if not listed:
+        default = await registry.get(None)
+        if default is None:
             log.warning("No models found in %s: run `make setup` to assemble the bundled ones.", settings.models_dir)
+        elif default.provider == "local" and default.path is not None:
+            # Load the default model in the background so the first reply does not wait for it.
+            warm = registry.engine(default)
+            threading.Thread(target=warm.load, name="warm-up", daemon=True).start()
         yield
         engine.dispose()
 
