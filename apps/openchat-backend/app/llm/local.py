@@ -137,6 +137,16 @@ class LocalEngine:
             verbose=False,
         )
 
+    def close(self) -> None:
+        """Free the model now if idle (at exit: llama.cpp may crash if left to the garbage collector)."""
+        with self._turns:
+            if self._pending:
+                return
+            with self._load_lock:
+                if self._llama is not None:
+                    self._llama.close()
+                    self._llama = None
+
     @staticmethod
     def _make_formatter(llama: Any, formatter_class: Any) -> Any:
         template = llama.metadata.get("tokenizer.chat_template")

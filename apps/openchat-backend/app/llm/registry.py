@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import math
 import threading
@@ -80,6 +81,12 @@ _GGUF_INFO: dict[tuple[Path, int, int], GgufInfo] = {}
 
 def local_engines() -> list[LocalEngine]:
     return list(_ENGINES.values())
+
+
+@atexit.register
+def _close_engines() -> None:
+    for engine in local_engines():
+        engine.close()
 
 
 def _gguf_info(path: Path) -> GgufInfo:
