@@ -94,10 +94,10 @@ setup: $(VENV)/.deps-installed models frontend ## Install everything make run ne
 
 run: setup ## Install (first time) and start backend :8000 and frontend :3000; Ctrl-C stops both
 	@echo ">> Starting OpenChat: backend http://localhost:$(BACKEND_PORT)$(if $(HAS_FRONTEND),  frontend http://localhost:$(FRONTEND_PORT))"
-	@trap 'kill $$(jobs -p) 2>/dev/null; wait; exit 0' INT TERM; \
+	@trap 'kill $$(jobs -p) 2>/dev/null || true; wait || true; exit 0' INT TERM; \
 	( cd $(BACKEND) && exec .venv/bin/uvicorn app:app --host 0.0.0.0 --port $(BACKEND_PORT) ) & \
 	$(if $(HAS_FRONTEND),( cd $(FRONTEND) && BACKEND_URL=http://127.0.0.1:$(BACKEND_PORT) PORT=$(FRONTEND_PORT) exec npm run start ) &,) \
-	wait -n; status=$$?; kill $$(jobs -p) 2>/dev/null; wait; exit $$status
+	wait -n || status=$$?; kill $$(jobs -p) 2>/dev/null || true; wait || true; exit $${status:-0}
 
 dev: $(VENV)/.dev-installed models ## Backend with auto-reload (port 8000)
 	cd $(BACKEND) && .venv/bin/uvicorn app:app --reload --port $(BACKEND_PORT)
