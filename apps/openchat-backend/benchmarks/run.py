@@ -89,8 +89,11 @@ def through_api(url: str, model_id: str, server_pid: int) -> dict[str, float]:
                         stamps.append(time.perf_counter())
             ttfts.append((stamps[0] - started) * 1000)
             speeds.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
-    return {"ttft_ms": statistics.median(ttfts), "tokens_per_second": statistics.median(speeds),
-            "rss_mib": rss_mib(server_pid)}
+    return {
+        "ttft_ms": statistics.median(ttfts),
+        "tokens_per_second": statistics.median(speeds),
+        "rss_mib": rss_mib(server_pid),
+    }
 
 
 def main() -> int:
@@ -98,12 +101,18 @@ def main() -> int:
     threads = settings.local_threads or os.cpu_count() or 1
     rows = []
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "OPENCHAT_AUTH": "off", "OPENCHAT_DATA_DIR": data, "DATABASE_URL": f"sqlite:///{data}/b.db",
-               "OPENCHAT_QUEUE_SIZE": "8"}
+        env = {
+            **os.environ,
+            "OPENCHAT_AUTH": "off",
+            "OPENCHAT_DATA_DIR": data,
+            "DATABASE_URL": f"sqlite:///{data}/b.db",
+            "OPENCHAT_QUEUE_SIZE": "8",
+        }
         port = 8765
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port), "--log-level", "warning"],
-            cwd=BACKEND_DIR, env=env,
+            cwd=BACKEND_DIR,
+            env=env,
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -128,7 +137,7 @@ def main() -> int:
         "",
         f"Run by `make bench` on {time.strftime('%Y-%m-%d')}. Machine: {machine()}.",
         "",
-        f"Prompt: \"{PROMPT}\", temperature 0, max_tokens {MAX_TOKENS}, {threads} threads, median of {RUNS} runs.",
+        f'Prompt: "{PROMPT}", temperature 0, max_tokens {MAX_TOKENS}, {threads} threads, median of {RUNS} runs.',
         "TTFT through the API is measured by the client from sending the request (includes HTTP, validation,",
         "database writes and trimming); decode speed is from the first to the last token line received.",
         "RSS: the direct process after loading that model; the API server with the models it has loaded so far.",

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-HTTP_REQUESTS = Counter("openchat_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_REQUESTS = Counter("openchat_http_requests_total", "HTTP requests answered", ["method", "handler", "status"])
 CHAT_REPLIES = Counter("openchat_chat_replies_total", "Chat replies by how they ended", ["model", "finish_reason"])
 TIME_TO_FIRST_TOKEN = Histogram(
     "openchat_time_to_first_token_seconds",

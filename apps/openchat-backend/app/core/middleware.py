@@ -64,7 +64,7 @@ class BodySizeLimitMiddleware:
 
 
 class MetricsMiddleware:
-    """Counts requests by route template (not raw path, to keep label cardinality low)."""
+    """Counts requests by handler name (not raw path, to keep label cardinality low)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,6 +84,5 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            handler = getattr(scope.get("route"), "name", None) or "unmatched"
+            HTTP_REQUESTS.labels(scope["method"], handler, str(status)).inc()
