@@ -45,12 +45,12 @@ def load_secret_key(settings: Settings) -> str:
     """OPENCHAT_SECRET_KEY, or a key generated on first run and kept with the data."""
     if settings.secret_key:
         if is_weak_secret(settings.secret_key):
-            if settings.environment == "production":
+            if settings.environment != "development":
                 raise RuntimeError(
                     "OPENCHAT_SECRET_KEY is too weak (at least 32 random characters). Generate one with "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
                 )
-            log.warning("OPENCHAT_SECRET_KEY is weak; this is refused when OPENCHAT_ENV=production.")
+            log.warning("OPENCHAT_SECRET_KEY is weak; it is refused outside OPENCHAT_ENV=development.")
         return settings.secret_key
     path: Path = settings.data_dir / "secret_key"
     if path.is_file():
