@@ -193,19 +193,21 @@ class ChatService:
             started=started,
         )
 
-    async def start(self, chat: PreparedChat) -> tuple[AsyncGenerator[AIMessageChunk, None], list[AIMessageChunk]]:
+    async def start(
+        self, chat: PreparedChat
+    ) -> tuple[AsyncGenerator[AIMessageChunk, None], list[tuple[AIMessageChunk, float]]]:
         """Start the model and wait for its first token, so early failures get a status code."""
         model = self.registry.chat_model(chat.model, chat.options)
         # astream is an async generator; typed as an iterator upstream.
         stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(chat.messages))
-        early: list[AIMessageChunk] = []
+        early: list[tuple[AIMessageChunk, float]] = []  # with the time each arrived
         try:
             # Remote servers may open with empty role chunks; wait for text or the end.
-            while not early or not (early[-1].text or early[-1].usage_metadata):
+            while not early or not (early[-1][0].text or early[-1][0].usage_metadata):
                 chunk = await anext(stream, None)
                 if chunk is None:
                     break
-                early.append(chunk)
+                early.append((chunk, time.monotonic()))
         except EngineBusyError as error:
             await stream.aclose()
             raise ApiError(
@@ -227,7 +229,10 @@ class ChatService:
         return stream, early
 
     async def events(
-        self, chat: PreparedChat, stream: AsyncGenerator[AIMessageChunk, None], early: list[AIMessageChunk]
+        self,
+        chat: PreparedChat,
+        stream: AsyncGenerator[AIMessageChunk, None],
+        early: list[tuple[AIMessageChunk, float]],
     ) -> AsyncIterator[bytes]:
         """The NDJSON body. On client disconnect (cancellation) the partial reply is kept."""
         state = ReplyState()
@@ -238,8 +243,8 @@ class ChatService:
             yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
         outcome = "cancelled"
         try:
-            for chunk in early:
-                if text := state.absorb(chunk, time.monotonic()):
+            for chunk, arrived in early:
+                if text := state.absorb(chunk, arrived):
                     yield encode({"type": "token", "content": text})
             async for chunk in stream:
                 if text := state.absorb(chunk, time.monotonic()):
