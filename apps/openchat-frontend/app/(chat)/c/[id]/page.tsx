@@ -1,0 +1,3 @@
+export default function ConversationPage() {
+  return null;
+}

@@ -1,0 +1,137 @@
+"use client";
+
+import { useRouter } from "next/navigation";
+import * as React from "react";
+
+import { api, apiFetch, refreshAccessToken, setAccessToken, setOnUnauthorized, type User } from "@/lib/api";
+
+export type AuthMode = "unknown" | "off" | "required";
+export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailable";
+
+type AuthContextValue = {
+  mode: AuthMode;
+  status: AuthStatus;
+  user: User | null;
+  login: (email: string, password: string) => Promise<void>;
+  signup: (email: string, password: string) => Promise<void>;
+  logout: () => Promise<void>;
+  /** Checks the session again (after the server was unreachable). */
+  retry: () => void;
+};
+
+const AuthContext = React.createContext<AuthContextValue | null>(null);
+
+export function loginHref(next: string): string {
+  return next && next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login";
+}
+
+/** Only same-site paths are allowed as a post-login target. */
+export function safeNext(next: string | null | undefined): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/login") || next.startsWith("/signup")) {
+    return "/";
+  }
+  return next;
+}
+
+export function AuthProvider({ children }: { children: React.ReactNode }) {
+  const router = useRouter();
+  const [mode, setMode] = React.useState<AuthMode>("unknown");
+  const [status, setStatus] = React.useState<AuthStatus>("loading");
+  const [user, setUser] = React.useState<User | null>(null);
+
+  // First load: /auth/me without a token tells whether login is needed at all; if it is,
+  // try to restore the session from the refresh cookie.
+  const [attempt, setAttempt] = React.useState(0);
+  const retry = React.useCallback(() => {
+    setStatus("loading");
+    setAttempt((n) => n + 1);
+  }, []);
+
+  React.useEffect(() => {
+    let cancelled = false;
+    (async () => {
+      try {
+        const res = await fetch("/api/v1/auth/me", { credentials: "same-origin" });
+        if (cancelled) return;
+        if (res.ok) {
+          setMode("off");
+          setUser((await res.json()) as User);
+          setStatus("authenticated");
+          return;
+        }
+        if (res.status >= 500) {
+          setStatus("unavailable");
+          return;
+        }
+        setMode("required");
+        if (await refreshAccessToken()) {
+          const me = await api.me();
+          if (cancelled) return;
+          setUser(me);
+          setStatus("authenticated");
+        } else if (!cancelled) {
+          setStatus("anonymous");
+        }
+      } catch {
+        if (!cancelled) setStatus("unavailable");
+      }
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [attempt]);
+
+  // When a request fails with 401 even after a refresh, send the user to the login page.
+  React.useEffect(() => {
+    setOnUnauthorized(() => {
+      setAccessToken(null);
+      setUser(null);
+      setStatus("anonymous");
+      const here = window.location.pathname + window.location.search;
+      if (!window.location.pathname.startsWith("/login") && !window.location.pathname.startsWith("/signup")) {
+        router.replace(loginHref(here));
+      }
+    });
+    return () => setOnUnauthorized(null);
+  }, [router]);
+
+  const finishLogin = React.useCallback(async (token: { access_token: string; expires_in: number }) => {
+    setAccessToken(token.access_token, token.expires_in);
+    const me = await api.me();
+    setUser(me);
+    setStatus("authenticated");
+  }, []);
+
+  const login = React.useCallback(
+    async (email: string, password: string) => finishLogin(await api.login(email, password)),
+    [finishLogin],
+  );
+  const signup = React.useCallback(
+    async (email: string, password: string) => finishLogin(await api.signup(email, password)),
+    [finishLogin],
+  );
+  const logout = React.useCallback(async () => {
+    try {
+      await apiFetch("/auth/logout", { method: "POST" });
+    } catch {
+      // the session is dropped locally either way
+    }
+    setAccessToken(null);
+    setUser(null);
+    setStatus("anonymous");
+    router.replace("/login");
+  }, [router]);
+
+  const value = React.useMemo(
+    () => ({ mode, status, user, login, signup, logout, retry }),
+    [mode, status, user, login, signup, logout, retry],
+  );
+
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): AuthContextValue {
+  const ctx = React.useContext(AuthContext);
+  if (!ctx) throw new Error("useAuth must be used inside <AuthProvider>");
+  return ctx;
+}

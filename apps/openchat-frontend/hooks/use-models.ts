@@ -1,0 +1,32 @@
+"use client";
+
+import * as React from "react";
+
+import { api, type ModelInfo } from "@/lib/api";
+
+export function useModels(enabled: boolean) {
+  const [models, setModels] = React.useState<ModelInfo[]>([]);
+  const [error, setError] = React.useState<string | null>(null);
+  const [loading, setLoading] = React.useState(true);
+
+  const load = React.useCallback(async () => {
+    setLoading(true);
+    try {
+      const res = await api.models();
+      setModels(res.models);
+      setError(null);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : "Could not load models.");
+    } finally {
+      setLoading(false);
+    }
+  }, []);
+
+  React.useEffect(() => {
+    // eslint-disable-next-line react-hooks/set-state-in-effect -- fetching on mount
+    if (enabled) void load();
+  }, [enabled, load]);
+
+  const defaultModel = models.find((m) => m.default) ?? models[0] ?? null;
+  return { models, defaultModel, error, loading, reload: load };
+}

@@ -1,0 +1,267 @@
+/**
+ * Chat state as a pure reducer plus helpers that build the history sent to the server
+ * for send / regenerate / edit. The React hook (`hooks/use-chat.ts`) only wires these up
+ * to fetch and the NDJSON reader.
+ */
+import type { ChatEvent, FinishReason } from "./ndjson";
+
+export type Role = "user" | "ai" | "system";
+export type MessageStatus = "pending" | "streaming" | "complete" | "cancelled" | "error";
+
+export interface ChatMessage {
+  /** Stable client-side key (server id for loaded messages). */
+  id: string;
+  serverId?: string | null;
+  role: Role;
+  content: string;
+  status: MessageStatus;
+  model?: string | null;
+  finishReason?: FinishReason | string | null;
+  promptTokens?: number | null;
+  completionTokens?: number | null;
+  ttftMs?: number | null;
+  tokensPerSecond?: number | null;
+}
+
+export interface ChatError {
+  message: string;
+  code?: string;
+}
+
+export type ChatStatus = "idle" | "submitting" | "streaming" | "waiting";
+
+export interface ChatState {
+  messages: ChatMessage[];
+  status: ChatStatus;
+  error: ChatError | null;
+  /** Set while waiting to retry after a 429: epoch ms when the retry fires. */
+  retryAt: number | null;
+  /** Informational notice, e.g. that older messages were left out of the prompt. */
+  notice: string | null;
+  title: string | null;
+}
+
+export const initialChatState: ChatState = {
+  messages: [],
+  status: "idle",
+  error: null,
+  retryAt: null,
+  notice: null,
+  title: null,
+};
+
+export type ChatAction =
+  | { type: "load"; messages: ChatMessage[]; title?: string | null }
+  | { type: "reset" }
+  | { type: "submit"; history: ChatMessage[]; assistantId: string }
+  | { type: "event"; event: ChatEvent }
+  | { type: "stop" }
+  | { type: "fail"; error: ChatError }
+  | { type: "busy"; retryAt: number }
+  | { type: "streamClosed" }
+  | { type: "dismissError" }
+  | { type: "setTitle"; title: string | null };
+
+function isOpenReply(m: ChatMessage | undefined): m is ChatMessage {
+  return !!m && m.role === "ai" && (m.status === "pending" || m.status === "streaming");
+}
+
+function updateOpenReply(state: ChatState, fn: (m: ChatMessage) => ChatMessage | null): ChatMessage[] {
+  const last = state.messages[state.messages.length - 1];
+  if (!isOpenReply(last)) return state.messages;
+  const next = fn(last);
+  const rest = state.messages.slice(0, -1);
+  return next ? [...rest, next] : rest;
+}
+
+/** Closes the open reply: drops it if nothing arrived, else marks it with `status`. */
+function closeReply(state: ChatState, status: MessageStatus, finishReason?: string): ChatMessage[] {
+  return updateOpenReply(state, (m) =>
+    m.content === "" && status !== "complete"
+      ? null
+      : { ...m, status, finishReason: finishReason ?? m.finishReason ?? null },
+  );
+}
+
+export function chatReducer(state: ChatState, action: ChatAction): ChatState {
+  switch (action.type) {
+    case "load":
+      return { ...initialChatState, messages: action.messages, title: action.title ?? null };
+    case "reset":
+      return initialChatState;
+    case "submit":
+      return {
+        ...state,
+        messages: [
+          ...action.history,
+          { id: action.assistantId, role: "ai", content: "", status: "pending" },
+        ],
+        status: "submitting",
+        error: null,
+        retryAt: null,
+        notice: null,
+      };
+    case "event":
+      return applyEvent(state, action.event);
+    case "stop":
+      if (state.status === "waiting") return { ...state, status: "idle", retryAt: null, error: null };
+      if (state.status === "idle") return state;
+      return { ...state, status: "idle", messages: closeReply(state, "cancelled", "cancelled") };
+    case "fail":
+      return {
+        ...state,
+        status: "idle",
+        retryAt: null,
+        error: action.error,
+        messages: closeReply(state, "error"),
+      };
+    case "busy":
+      return {
+        ...state,
+        status: "waiting",
+        retryAt: action.retryAt,
+        error: null,
+        messages: closeReply(state, "error"),
+      };
+    case "streamClosed":
+      // The stream ended without an `end` or `error` line: keep what arrived.
+      if (state.status !== "streaming" && state.status !== "submitting") return state;
+      return {
+        ...state,
+        status: "idle",
+        messages: closeReply(state, "error"),
+        error: { message: "The connection closed before the reply finished.", code: "stream_closed" },
+      };
+    case "dismissError":
+      return { ...state, error: null };
+    case "setTitle":
+      return { ...state, title: action.title };
+  }
+}
+
+function applyEvent(state: ChatState, event: ChatEvent): ChatState {
+  switch (event.type) {
+    case "start":
+      return {
+        ...state,
+        status: "streaming",
+        messages: updateOpenReply(state, (m) => ({
+          ...m,
+          status: "streaming",
+          serverId: event.message_id,
+          model: event.model,
+        })),
+      };
+    case "token":
+      return {
+        ...state,
+        status: "streaming",
+        messages: updateOpenReply(state, (m) => ({ ...m, status: "streaming", content: m.content + event.content })),
+      };
+    case "trimmed":
+      return {
+        ...state,
+        notice:
+          event.omitted_messages === 1
+            ? "1 earlier message was left out to fit the model's context window."
+            : `${event.omitted_messages} earlier messages were left out to fit the model's context window.`,
+      };
+    case "title":
+      return { ...state, title: event.title };
+    case "end":
+      return {
+        ...state,
+        status: "idle",
+        messages: updateOpenReply(state, (m) => ({
+          ...m,
+          status: event.finish_reason === "cancelled" ? "cancelled" : "complete",
+          serverId: event.message_id || m.serverId,
+          finishReason: event.finish_reason,
+          promptTokens: event.usage?.prompt_tokens ?? null,
+          completionTokens: event.usage?.completion_tokens ?? null,
+          ttftMs: event.timings?.ttft_ms ?? null,
+          tokensPerSecond: event.timings?.tokens_per_second ?? null,
+        })),
+      };
+    case "error":
+      return {
+        ...state,
+        status: "idle",
+        error: { message: event.message, code: event.code },
+        messages: closeReply(state, "error"),
+      };
+  }
+}
+
+export function isBusy(state: ChatState): boolean {
+  return state.status === "submitting" || state.status === "streaming" || state.status === "waiting";
+}
+
+// --- building the history to send --------------------------------------------------------
+
+/** Messages worth sending back: drops failed/empty replies. */
+function sendable(messages: ChatMessage[]): ChatMessage[] {
+  return messages.filter((m) => !(m.role === "ai" && (m.status === "error" || m.content === "") ));
+}
+
+/** History for a new user message appended to the conversation. */
+export function historyForSend(messages: ChatMessage[], userMessage: ChatMessage): ChatMessage[] {
+  return [...sendable(messages), userMessage];
+}
+
+/** History for regenerating: everything up to and including the last user message. */
+export function historyForRegenerate(messages: ChatMessage[]): ChatMessage[] | null {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.role === "user") return sendable(messages.slice(0, i + 1));
+  }
+  return null;
+}
+
+/** History for editing user message `id`: what came before it plus the edited message. */
+export function historyForEdit(messages: ChatMessage[], id: string, content: string): ChatMessage[] | null {
+  const index = messages.findIndex((m) => m.id === id);
+  const target = messages[index];
+  if (index < 0 || !target || target.role !== "user") return null;
+  return [...sendable(messages.slice(0, index)), { ...target, content, status: "complete" }];
+}
+
+export function toApiMessages(history: ChatMessage[]): { role: Role; content: string }[] {
+  return history.map((m) => ({ role: m.role, content: m.content }));
+}
+
+/** Can the last reply be regenerated? */
+export function canRegenerate(state: ChatState): boolean {
+  return !isBusy(state) && historyForRegenerate(state.messages) !== null;
+}
+
+// --- mapping from the API ----------------------------------------------------------------
+
+export interface ApiMessage {
+  id: string;
+  role: Role | "assistant";
+  content: string;
+  status: "complete" | "cancelled" | "error";
+  model?: string | null;
+  finish_reason?: string | null;
+  prompt_tokens?: number | null;
+  completion_tokens?: number | null;
+  ttft_ms?: number | null;
+  tokens_per_second?: number | null;
+  created_at?: string;
+}
+
+export function fromApiMessage(m: ApiMessage): ChatMessage {
+  return {
+    id: m.id,
+    serverId: m.id,
+    role: m.role === "assistant" ? "ai" : m.role,
+    content: m.content,
+    status: m.status === "cancelled" || m.status === "error" ? m.status : "complete",
+    model: m.model ?? null,
+    finishReason: m.finish_reason ?? null,
+    promptTokens: m.prompt_tokens ?? null,
+    completionTokens: m.completion_tokens ?? null,
+    ttftMs: m.ttft_ms ?? null,
+    tokensPerSecond: m.tokens_per_second ?? null,
+  };
+}

@@ -1,0 +1,41 @@
+import { defineConfig, devices } from "@playwright/test";
+
+/**
+ * End-to-end tests against the real backend and the bundled 0.5B model.
+ * `tests/e2e/global-setup.ts` starts two backends (auth off / auth required) on free
+ * ports with fresh temporary SQLite databases, and a `next start` server in front of
+ * each. Run `npm run build` first. Debian's Chromium is used; no browser is downloaded.
+ */
+export default defineConfig({
+  testDir: "tests/e2e",
+  testMatch: "**/*.spec.ts",
+  workers: 1, // the local model serves one request at a time
+  fullyParallel: false,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  timeout: 120_000,
+  expect: { timeout: 20_000 },
+  reporter: [["list"]],
+  outputDir: "test-results/artifacts",
+  globalSetup: "./tests/e2e/global-setup.ts",
+  use: {
+    ...devices["Desktop Chrome"],
+    viewport: { width: 1366, height: 860 },
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+      ],
+    },
+    trace: "retain-on-failure",
+    screenshot: "only-on-failure",
+    actionTimeout: 15_000,
+  },
+});

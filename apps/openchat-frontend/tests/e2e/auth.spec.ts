@@ -1,0 +1,94 @@
+import { authTest as test, expect } from "./fixtures";
+import { ChatPage } from "./pages/chat-page";
+
+test.describe.configure({ mode: "serial" });
+
+const password = "correct-horse-9";
+const stamp = Date.now().toString(36);
+const alice = `alice-${stamp}@example.com`;
+const bob = `bob-${stamp}@example.com`;
+
+test("redirects to login and validates the forms", async ({ page, auth }) => {
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/login$/);
+  await auth.submit.click();
+  await expect(auth.emailError).toContainText("Enter your email");
+  await auth.fill("not-an-email", "x");
+  await auth.submit.click();
+  await expect(auth.emailError).toContainText("valid email");
+  await auth.fill("nobody@example.com", "wrong-password");
+  await auth.submit.click();
+  await expect(auth.formError).toContainText("don't match");
+  await new ChatPage(page).screenshot("login-light");
+
+  await page.goto("/signup");
+  await auth.fill("someone@example.com", "short");
+  await auth.submit.click();
+  await expect(auth.passwordError).toContainText("at least 8");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await new ChatPage(page).screenshot("signup-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+});
+
+test("signs up, chats, logs out, logs back in and finds the conversation", async ({ page, auth, chat }) => {
+  await auth.signup(alice, password);
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+  await chat.sendAndWait("Tell me a fun fact about octopuses.");
+  const id = await chat.currentConversationId();
+
+  // Every API call carried the bearer token; a reload restores the session from the cookie.
+  await page.reload();
+  await expect(chat.composer).toBeVisible();
+  await expect(page.locator(`[data-testid="conversation-item"][data-id="${id}"]`)).toBeVisible();
+
+  // Email already taken.
+  await page.getByTestId("user-menu").click();
+  await expect(page.getByTestId("user-email")).toHaveText(alice);
+  await page.getByTestId("logout").click();
+  await expect(page).toHaveURL(/\/login/);
+
+  // Logged out: the cookie is gone, protected pages redirect with ?next=.
+  await page.goto(`/c/${id}`);
+  await expect(page).toHaveURL(new RegExp(`/login\\?next=${encodeURIComponent(`/c/${id}`)}`));
+  await auth.login(alice, password);
+  await expect(page).toHaveURL(new RegExp(`/c/${id}$`));
+  await expect(chat.replies).toHaveCount(1);
+  await expect(chat.userMessages.first()).toContainText("octopuses");
+  await expect(page.locator(`[data-testid="conversation-item"][data-id="${id}"]`)).toBeVisible();
+});
+
+test("a duplicate signup is refused with a readable message", async ({ page, auth }) => {
+  await page.goto("/signup");
+  await auth.fill(alice, password);
+  await auth.submit.click();
+  await expect(auth.emailError).toContainText("already exists");
+});
+
+test("a second user does not see the first user's conversations", async ({ page, auth, chat }) => {
+  await auth.signup(bob, password);
+  await expect(page.getByTestId("conversation-empty")).toBeVisible();
+  await expect(chat.conversationItems).toHaveCount(0);
+  await chat.searchInput.fill("octopuses");
+  await expect(page.getByTestId("conversation-empty")).toBeVisible();
+});
+
+test("an expired access token is refreshed silently", async ({ page, auth, chat }) => {
+  await page.goto("/login");
+  await auth.login(bob, password);
+  await expect(chat.composer).toBeVisible();
+  // Make the next API call fail with 401 once, as an expired token would.
+  let failed = false;
+  await page.route("**/api/v1/conversations**", async (route) => {
+    if (!failed) {
+      failed = true;
+      await route.fulfill({ status: 401, contentType: "application/json", body: '{"detail":"expired","code":"token_expired"}' });
+    } else {
+      await route.continue();
+    }
+  });
+  const refreshed = page.waitForRequest((r) => r.url().endsWith("/api/v1/auth/refresh"));
+  await chat.searchInput.fill("anything");
+  await refreshed;
+  await expect(page.getByTestId("conversation-empty")).toBeVisible();
+  await expect(page).not.toHaveURL(/\/login/);
+});
