@@ -12,6 +12,8 @@ type AuthContextValue = {
   mode: AuthMode;
   status: AuthStatus;
   user: User | null;
+  /** False on a new install with no account yet: the app then opens on sign-up. */
+  hasUsers: boolean | null;
   login: (email: string, password: string) => Promise<void>;
   signup: (email: string, password: string) => Promise<void>;
   logout: () => Promise<void>;
@@ -21,8 +23,8 @@ type AuthContextValue = {
 
 const AuthContext = React.createContext<AuthContextValue | null>(null);
 
-export function loginHref(next: string): string {
-  return next && next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login";
+export function loginHref(next: string, page: "/login" | "/signup" = "/login"): string {
+  return next && next !== "/" ? `${page}?next=${encodeURIComponent(next)}` : page;
 }
 
 /** Only same-site paths are allowed as a post-login target. */
@@ -38,6 +40,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
   const [mode, setMode] = React.useState<AuthMode>("unknown");
   const [status, setStatus] = React.useState<AuthStatus>("loading");
   const [user, setUser] = React.useState<User | null>(null);
+  const [hasUsers, setHasUsers] = React.useState<boolean | null>(null);
 
   // First load: /auth/me without a token tells whether login is needed at all; if it is,
   // try to restore the session from the refresh cookie.
@@ -70,6 +73,9 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
           setUser(me);
           setStatus("authenticated");
         } else if (!cancelled) {
+          const statusResponse = await fetch("/api/v1/auth/status", { credentials: "same-origin" });
+          if (cancelled) return;
+          if (statusResponse.ok) setHasUsers(((await statusResponse.json()) as { has_users: boolean }).has_users);
           setStatus("anonymous");
         }
       } catch {
@@ -123,8 +129,8 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
   }, [router]);
 
   const value = React.useMemo(
-    () => ({ mode, status, user, login, signup, logout, retry }),
-    [mode, status, user, login, signup, logout, retry],
+    () => ({ mode, status, user, hasUsers, login, signup, logout, retry }),
+    [mode, status, user, hasUsers, login, signup, logout, retry],
   );
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

@@ -78,16 +78,19 @@ export function ChatShell() {
       </div>
     );
   }
-  if (auth.status !== "authenticated") return <ShellSkeleton redirect={auth.status === "anonymous"} />;
+  if (auth.status !== "authenticated") {
+    return <ShellSkeleton redirect={auth.status === "anonymous"} firstRun={auth.hasUsers === false} />;
+  }
   return <ChatApp key={auth.user?.id ?? "user"} />;
 }
 
-function ShellSkeleton({ redirect }: { redirect: boolean }) {
+function ShellSkeleton({ redirect, firstRun }: { redirect: boolean; firstRun: boolean }) {
   const router = useRouter();
   const pathname = usePathname();
   React.useEffect(() => {
-    if (redirect) router.replace(loginHref(pathname + window.location.search));
-  }, [redirect, pathname, router]);
+    // A new install has no account to log in to: open on sign-up.
+    if (redirect) router.replace(loginHref(pathname + window.location.search, firstRun ? "/signup" : "/login"));
+  }, [redirect, firstRun, pathname, router]);
   return (
     <div className="flex h-dvh items-center justify-center" data-testid="app-loading">
       <Loader2Icon className="size-6 animate-spin text-muted-foreground" aria-label="Loading OpenChat" />

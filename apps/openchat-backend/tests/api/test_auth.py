@@ -210,3 +210,9 @@ async def test_replicas_sharing_redis_share_the_chat_limit(
     assert (await replica_b.post("/api/v1/chat", json=body)).status_code == 200
     refused = await replica_a.post("/api/v1/chat", json=body)
     assert refused.status_code == 429 and "retry-after" in refused.headers
+
+
+async def test_status_tells_a_new_install_from_one_with_accounts(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/v1/auth/status")).json() == {"mode": "required", "has_users": False}
+    await signup(client)
+    assert (await client.get("/api/v1/auth/status")).json() == {"mode": "required", "has_users": True}

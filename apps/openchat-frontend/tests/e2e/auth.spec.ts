@@ -8,9 +8,12 @@ const stamp = Date.now().toString(36);
 const alice = `alice-${stamp}@example.com`;
 const bob = `bob-${stamp}@example.com`;
 
-test("redirects to login and validates the forms", async ({ page, auth }) => {
+test("a new install opens on sign-up; both forms validate", async ({ page, auth }) => {
+  // No account exists yet on this backend: the app opens on the sign-up page.
   await page.goto("/");
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/signup$/);
+
+  await page.goto("/login");
   await auth.submit.click();
   await expect(auth.emailError).toContainText("Enter your email");
   await auth.fill("not-an-email", "x");

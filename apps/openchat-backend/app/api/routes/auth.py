@@ -6,12 +6,12 @@ client; the refresh token lives only in an httpOnly SameSite=Strict cookie on th
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Cookie, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import CurrentUser, RateLimitsDep, SessionDep, SettingsDep, client_ip
@@ -62,6 +62,12 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+class AuthStatusOut(BaseModel):
+    mode: Literal["required", "off"]
+    # False on a new install: the app then opens on the sign-up page rather than login.
+    has_users: bool
 
 
 class UserOut(BaseModel):
@@ -197,6 +203,12 @@ def logout(
     response.status_code = 204
     _clear_cookie(response)
     return response
+
+
+@router.get("/status", response_model=AuthStatusOut)
+def auth_status(session: SessionDep, settings: SettingsDep) -> AuthStatusOut:
+    has_users = bool(session.scalar(select(exists().where(User.hashed_password.is_not(None)))))
+    return AuthStatusOut(mode=settings.auth_mode, has_users=has_users)
 
 
 @router.get("/me", response_model=UserOut)
