@@ -27,7 +27,8 @@ class Settings(BaseSettings):
 
     auth_mode: Literal["required", "off"] = Field("required", validation_alias=_env("OPENCHAT_AUTH"))
     secret_key: str | None = Field(None, validation_alias=_env("OPENCHAT_SECRET_KEY"))
-    access_token_minutes: int = Field(15, ge=1, validation_alias=_env("OPENCHAT_ACCESS_TOKEN_MINUTES"))
+    # A float so that tests can use seconds-long tokens (0.1 = 6 s).
+    access_token_minutes: float = Field(15, gt=0, validation_alias=_env("OPENCHAT_ACCESS_TOKEN_MINUTES"))
     refresh_token_days: int = Field(30, ge=1, validation_alias=_env("OPENCHAT_REFRESH_TOKEN_DAYS"))
 
     models_dir: Path = Field(BACKEND_DIR / "models", validation_alias=_env("OPENCHAT_MODELS_DIR"))

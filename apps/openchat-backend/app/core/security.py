@@ -67,7 +67,7 @@ def load_secret_key(settings: Settings) -> str:
     return key
 
 
-def create_access_token(secret: str, user_id: str, minutes: int) -> tuple[str, int]:
+def create_access_token(secret: str, user_id: str, minutes: float) -> tuple[str, int]:
     now = datetime.now(UTC)
     expires = timedelta(minutes=minutes)
     claims: dict[str, Any] = {

@@ -1,4 +1,4 @@
-import { authTest as test, expect } from "./fixtures";
+import { authTest as test, expect, expiryTest } from "./fixtures";
 import { ChatPage } from "./pages/chat-page";
 
 test.describe.configure({ mode: "serial" });
@@ -75,7 +75,7 @@ test("a second user does not see the first user's conversations", async ({ page,
   await expect(page.getByTestId("conversation-empty")).toBeVisible();
 });
 
-test("an expired access token is refreshed silently", async ({ page, auth, chat }) => {
+test("a request rejected with 401 (token expired upon use) is retried after a silent refresh", async ({ page, auth, chat }) => {
   await page.goto("/login");
   await auth.login(bob, password);
   await expect(chat.composer).toBeVisible();
@@ -94,4 +94,25 @@ test("an expired access token is refreshed silently", async ({ page, auth, chat 
   await refreshed;
   await expect(page.getByTestId("conversation-empty")).toBeVisible();
   await expect(page).not.toHaveURL(/\/login/);
+});
+
+expiryTest("access tokens that really expire are renewed without the user noticing", async ({ page, auth, chat }) => {
+  // This backend issues 6-second access tokens.
+  await auth.signup(`carol-${stamp}@example.com`, password);
+  // From here on the user is logged in: count renewals and any rejected request.
+  const refreshes: number[] = [];
+  const unauthorized: string[] = [];
+  page.on("response", (response) => {
+    if (response.url().endsWith("/api/v1/auth/refresh") && response.ok()) refreshes.push(Date.now());
+    if (response.status() === 401) unauthorized.push(response.url());
+  });
+  await chat.sendAndWait("Say OK.");
+  // Well past the first token's lifetime: it has expired on the server by now.
+  await page.waitForTimeout(9_000);
+  await chat.sendAndWait("Say OK again.");
+  await expect(page).not.toHaveURL(/\/login/);
+  await expect(chat.replies).toHaveCount(2);
+  expect(refreshes.length).toBeGreaterThanOrEqual(1);
+  // Renewed before expiry: the user never hit a rejected request.
+  expect(unauthorized).toEqual([]);
 });

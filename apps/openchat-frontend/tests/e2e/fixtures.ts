@@ -8,7 +8,7 @@ export const TEST_MAX_TOKENS = 64;
 
 type Fixtures = { chat: ChatPage; auth: AuthPage };
 
-function makeTest(baseURLEnv: "E2E_BASE_URL" | "E2E_AUTH_BASE_URL") {
+function makeTest(baseURLEnv: "E2E_BASE_URL" | "E2E_AUTH_BASE_URL" | "E2E_EXPIRY_BASE_URL") {
   return base.extend<Fixtures>({
     baseURL: async ({}, use) => {
       const url = process.env[baseURLEnv];
@@ -37,6 +37,8 @@ function makeTest(baseURLEnv: "E2E_BASE_URL" | "E2E_AUTH_BASE_URL") {
 export const test = makeTest("E2E_BASE_URL");
 /** Tests against the backend with accounts (OPENCHAT_AUTH=required). */
 export const authTest = makeTest("E2E_AUTH_BASE_URL");
+/** Tests against a backend whose access tokens expire after 6 seconds. */
+export const expiryTest = makeTest("E2E_EXPIRY_BASE_URL");
 export { expect };
 
 /** Samples `read()` every `intervalMs` until `done()` and returns the distinct values seen. */

@@ -62,8 +62,10 @@ export default async function globalSetup() {
   const procs: ChildProcess[] = [];
 
   const backends = [
-    { name: "backend-off", auth: "off" },
-    { name: "backend-auth", auth: "required" },
+    { name: "backend-off", auth: "off", tokenMinutes: "15" },
+    { name: "backend-auth", auth: "required", tokenMinutes: "15" },
+    // Access tokens that really expire after 6 s, for the silent-refresh test.
+    { name: "backend-expiry", auth: "required", tokenMinutes: "0.1" },
   ];
   const urls: Record<string, string> = {};
   try {
@@ -78,6 +80,7 @@ export default async function globalSetup() {
         BACKEND_DIR,
         {
           OPENCHAT_AUTH: b.auth,
+          OPENCHAT_ACCESS_TOKEN_MINUTES: b.tokenMinutes,
           OPENCHAT_DEFAULT_MODEL: "qwen2.5-coder-0.5b-instruct",
           DATABASE_URL: `sqlite:///${path.join(dataDir, "openchat.db")}`,
           OPENCHAT_DATA_DIR: dataDir,
@@ -95,6 +98,7 @@ export default async function globalSetup() {
     const fronts: { name: string; backend: string; env: string }[] = [
       { name: "next-off", backend: urls["backend-off"]!, env: "E2E_BASE_URL" },
       { name: "next-auth", backend: urls["backend-auth"]!, env: "E2E_AUTH_BASE_URL" },
+      { name: "next-expiry", backend: urls["backend-expiry"]!, env: "E2E_EXPIRY_BASE_URL" },
     ];
     for (const f of fronts) {
       const port = await freePort();
