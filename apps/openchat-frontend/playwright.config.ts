@@ -2,9 +2,10 @@ import { defineConfig, devices } from "@playwright/test";
 
 /**
  * End-to-end tests against the real backend and the bundled 0.5B model.
- * `tests/e2e/global-setup.ts` starts two backends (auth off / auth required) on free
- * ports with fresh temporary SQLite databases, and a `next start` server in front of
- * each. Run `npm run build` first. Debian's Chromium is used; no browser is downloaded.
+ * `tests/e2e/global-setup.ts` starts real backends (auth off, auth required, 6-second tokens,
+ * a queue of zero) on free ports with fresh temporary SQLite databases, a `next start` server in
+ * front of each, and one Next server whose backend is down. Tests may start their own backend.
+ * Run `npm run build` first. Debian's Chromium is used; no browser is downloaded.
  */
 export default defineConfig({
   testDir: "tests/e2e",

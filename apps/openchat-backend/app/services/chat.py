@@ -139,18 +139,6 @@ class ChatService:
             "top_p": data.top_p if data else None,
             "max_tokens": data.max_tokens if data else None,
         }
-        incoming = [crud.IncomingMessage(role=m.role, content=m.content) for m in request.messages]
-
-        def store_user_messages() -> int:
-            with self.sessions() as session:
-                _conversation, position = crud.sync_conversation(session, user_id, request.id, incoming, settings)
-                return position
-
-        try:
-            position = await anyio.to_thread.run_sync(store_user_messages)
-        except crud.NotFoundError as error:
-            raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
-
         messages: list[BaseMessage] = []
         if data and data.prompt:
             messages.append(SystemMessage(data.prompt))
@@ -176,6 +164,19 @@ class ChatService:
         except Exception as error:  # the model file could not be loaded, for example
             log.exception("Model %s failed before generation", model.id)
             raise ApiError(500, "model_failed", f"The model {model.id} failed to start: {error}") from error
+        # Stored only once the request is known to fit: a refused request leaves nothing behind.
+        incoming = [crud.IncomingMessage(role=m.role, content=m.content) for m in request.messages]
+
+        def store_user_messages() -> int:
+            with self.sessions() as session:
+                _conversation, position = crud.sync_conversation(session, user_id, request.id, incoming, settings)
+                return position
+
+        try:
+            position = await anyio.to_thread.run_sync(store_user_messages)
+        except crud.NotFoundError as error:
+            raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
+
         options = ChatOptions(
             temperature=data.temperature if data and data.temperature is not None else DEFAULT_TEMPERATURE,
             top_p=data.top_p if data and data.top_p is not None else DEFAULT_TOP_P,

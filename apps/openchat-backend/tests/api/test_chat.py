@@ -192,3 +192,5 @@ async def test_a_message_longer_than_the_context_is_400(fake: Any) -> None:
     )
     assert response.status_code == 400
     assert response.json()["code"] == "message_too_long"
+    # A refused request leaves no half-made conversation behind.
+    assert (await client.get("/api/v1/conversations/conv-1")).status_code == 404

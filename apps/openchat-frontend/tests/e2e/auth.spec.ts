@@ -1,4 +1,4 @@
-import { authTest as test, expect, expiryTest } from "./fixtures";
+import { authTest as test, downTest, expect, expiryTest } from "./fixtures";
 import { ChatPage } from "./pages/chat-page";
 
 test.describe.configure({ mode: "serial" });
@@ -75,25 +75,28 @@ test("a second user does not see the first user's conversations", async ({ page,
   await expect(page.getByTestId("conversation-empty")).toBeVisible();
 });
 
-test("a request rejected with 401 (token expired upon use) is retried after a silent refresh", async ({ page, auth, chat }) => {
-  await page.goto("/login");
-  await auth.login(bob, password);
-  await expect(chat.composer).toBeVisible();
-  // Make the next API call fail with 401 once, as an expired token would.
-  let failed = false;
-  await page.route("**/api/v1/conversations**", async (route) => {
-    if (!failed) {
-      failed = true;
-      await route.fulfill({ status: 401, contentType: "application/json", body: '{"detail":"expired","code":"token_expired"}' });
-    } else {
-      await route.continue();
-    }
-  });
-  const refreshed = page.waitForRequest((r) => r.url().endsWith("/api/v1/auth/refresh"));
-  await chat.searchInput.fill("anything");
-  await refreshed;
+downTest("a request rejected with 401 (token no longer valid) is retried after a silent refresh", async ({ page, auth, chat, downBackend }) => {
+  // A backend of our own with accounts, which the test restarts with another signing key.
+  await downBackend.start({ OPENCHAT_AUTH: "required" });
+  await auth.signup(`dave-${stamp}@example.com`, password);
   await expect(page.getByTestId("conversation-empty")).toBeVisible();
+  // The server restarts with a new key (same database): the access token the page holds
+  // in memory is now refused with 401, while the refresh cookie is still good.
+  await downBackend.stop();
+  await downBackend.start({ OPENCHAT_AUTH: "required", OPENCHAT_SECRET_KEY: "e2e-rotated-secret-key-not-for-production-9876543210" });
+
+  const conversationStatuses: number[] = [];
+  page.on("response", (response) => {
+    if (new URL(response.url()).pathname === "/api/v1/conversations") conversationStatuses.push(response.status());
+  });
+  const refreshed = page.waitForResponse((r) => r.url().endsWith("/api/v1/auth/refresh"));
+  await chat.searchInput.fill("anything");
+  expect((await refreshed).ok()).toBe(true);
+  await expect(page.getByTestId("conversation-empty")).toBeVisible();
+  await expect(page.getByTestId("conversation-empty")).toContainText("No conversations match");
   await expect(page).not.toHaveURL(/\/login/);
+  // The search was refused once, then answered after the refresh.
+  await expect.poll(() => conversationStatuses).toEqual([401, 200]);
 });
 
 expiryTest("access tokens that really expire are renewed without the user noticing", async ({ page, auth, chat }) => {

@@ -1,4 +1,4 @@
-import { expect, sampleWhile, test } from "./fixtures";
+import { busyTest, downTest, expect, postChat, sampleWhile, test } from "./fixtures";
 
 test("sends a message and streams the reply token by token", async ({ chat, page }) => {
   await chat.goto("/");
@@ -233,88 +233,171 @@ test("keyboard: Shift+Enter newline, Ctrl+K new chat, Ctrl+/ focuses the compose
 
 test("shows a readable error with Retry and never loses the user's text", async ({ chat, page }) => {
   await chat.goto("/");
-  let calls = 0;
-  await page.route("**/api/v1/chat", async (route) => {
-    calls += 1;
-    if (calls === 1) {
-      await route.fulfill({
-        status: 200,
-        contentType: "application/x-ndjson",
-        body:
-          '{"type":"start","id":"x","message_id":"m","model":"qwen2.5-coder-0.5b-instruct"}\n' +
-          '{"type":"token","content":"Here is code:\\n\\n```python\\ndef f(x):\\n"}\n' +
-          '{"type":"ping"}\n' +
-          '{"type":"error","code":"model_failed","message":"The model stopped unexpectedly."}\n',
-      });
-    } else {
-      await route.continue();
-    }
-  });
-  await chat.send("Write a function f.");
-  await expect(chat.error).toContainText("The model stopped unexpectedly.");
-  // The unfinished code fence rendered as a code block and the page still works.
-  await expect(chat.lastReply().getByTestId("code-block")).toBeVisible();
-  await expect(chat.userMessages.first()).toContainText("Write a function f.");
+  // With 8000 of the 8192 context tokens reserved for the reply, a message of a few hundred
+  // words no longer fits: the backend answers 400 message_too_long.
+  await chat.setMaxTokens(8000);
+  const text =
+    "Please summarize my notes. " +
+    Array.from({ length: 24 }, (_, i) => `Note ${i + 1}: the build on the staging server failed again overnight.`).join(" ");
+  await chat.send(text);
+  await expect(chat.error).toContainText("is too long");
+  await expect(chat.error).toContainText("lower max_tokens");
+  await expect(page.getByTestId("retry-button")).toBeVisible();
+  // The user's message is still there, whole.
+  await expect(chat.userMessages).toHaveCount(1);
+  await expect(chat.userMessages.first().getByTestId("message-content")).toHaveText(text);
+  await expect(chat.replies).toHaveCount(0);
+  await expect(chat.composer).toBeEnabled();
   await chat.screenshot("error-light");
 
+  // Following the advice (lower max tokens) and pressing Retry sends the same message again.
+  await chat.setMaxTokens(64);
   await page.getByTestId("retry-button").click();
   await chat.waitForReply();
   await expect(chat.error).toBeHidden();
   await expect(chat.userMessages).toHaveCount(1);
-  expect(calls).toBe(2);
-  await page.unroute("**/api/v1/chat");
+  await expect(chat.replies).toHaveCount(1);
+  await chat.currentConversationId();
+  await page.reload();
+  await expect(chat.replies).toHaveCount(1);
+  await expect(chat.userMessages.first().getByTestId("message-content")).toHaveText(text);
 });
 
-test("429 shows 'model busy' and retries after Retry-After", async ({ chat, page }) => {
+test("a reply cut off inside a code block still renders, and the chat goes on", async ({ chat, page }) => {
   await chat.goto("/");
-  let calls = 0;
-  await page.route("**/api/v1/chat", async (route) => {
-    calls += 1;
-    if (calls === 1) {
-      await route.fulfill({
-        status: 429,
-        headers: { "Retry-After": "2", "Content-Type": "application/json" },
-        body: JSON.stringify({ detail: "The model is busy.", code: "model_busy" }),
-      });
-    } else {
-      await route.continue();
+  await chat.setMaxTokens(40);
+  await chat.sendAndWait("Write a long Python program in a code block. Start your reply with the code block, no introduction.");
+  const reply = chat.lastReply();
+  // The real reply stops at max tokens inside its code fence ...
+  const id = await chat.currentConversationId();
+  const stored = (await (await page.request.get(`/api/v1/conversations/${id}`)).json()) as {
+    messages: { content: string; finish_reason: string | null }[];
+  };
+  const last = stored.messages.at(-1)!;
+  expect(last.finish_reason).toBe("length");
+  expect(last.content.split("```").length - 1, last.content).toBe(1);
+  // ... and is shown as a code block with the cut-off notice, without an error.
+  await expect(reply.getByTestId("code-block")).toBeVisible();
+  await expect(reply.getByText("Reply cut off at the max tokens limit.")).toBeVisible();
+  await expect(chat.error).toBeHidden();
+
+  // The conversation goes on.
+  await chat.setMaxTokens(64);
+  await chat.sendAndWait("Now just say OK.");
+  await expect(chat.replies).toHaveCount(2);
+  await expect(chat.lastReply()).toHaveAttribute("data-status", "complete");
+  await expect(chat.replies.first().getByTestId("code-block")).toBeVisible();
+});
+
+busyTest("429 shows 'model busy' and retries after Retry-After", async ({ chat, page, backendURL }) => {
+  await chat.goto("/");
+  // Keep the model busy with a long reply requested straight from the backend (which has no
+  // waiting queue), and wait until it is generating.
+  const long = await postChat(backendURL, `busy-${Date.now().toString(36)}`, "Write the numbers from 1 to 200 as English words, one per line.", {
+    max_tokens: 300,
+    temperature: 0,
+  });
+  expect(long.status).toBe(200);
+  const reader = long.body!.getReader();
+  const decoder = new TextDecoder();
+  let received = "";
+  try {
+    while (!received.includes('"type":"token"')) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`the long reply ended before its first token: ${received}`);
+      received += decoder.decode(value, { stream: true });
     }
-  });
-  await chat.send("Say OK.");
-  await expect(page.getByTestId("chat-busy")).toContainText(/Model busy, retrying in \d+ s/);
-  await chat.waitForReply();
-  await expect(page.getByTestId("chat-busy")).toBeHidden();
-  expect(calls).toBe(2);
-  await page.unroute("**/api/v1/chat");
+    // Read the rest in the background: the model is free again when it ends.
+    const finished = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return received;
+        received += decoder.decode(value, { stream: true });
+      }
+    })();
+
+    const statuses: number[] = [];
+    page.on("response", (r) => {
+      if (r.url().endsWith("/api/v1/chat") && r.request().method() === "POST") statuses.push(r.status());
+    });
+    await chat.send("Say OK.");
+    await expect(page.getByTestId("chat-busy")).toContainText(/Model busy, retrying in \d+ s/);
+    await expect(chat.userMessages).toHaveCount(1);
+    await expect(chat.error).toBeHidden();
+
+    expect(await finished).toContain('"type":"end"');
+    // The automatic retry (after Retry-After, maybe more than once) gets a real reply.
+    await chat.waitForReply(100_000);
+    await expect(page.getByTestId("chat-busy")).toBeHidden();
+    await expect(chat.error).toBeHidden();
+    await expect(chat.userMessages).toHaveCount(1);
+    await expect(chat.replies).toHaveCount(1);
+    expect(statuses[0]).toBe(429);
+    expect(statuses.at(-1)).toBe(200);
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
 });
 
-test("the sidebar loads more conversations as it scrolls (next_cursor)", async ({ chat, page }) => {
-  // Shrink the page size so the conversations made so far span several pages.
-  const cursors: (string | null)[] = [];
-  await page.route("**/api/v1/conversations?*", async (route) => {
-    const url = new URL(route.request().url());
-    url.searchParams.set("limit", "3");
-    cursors.push(url.searchParams.get("cursor"));
-    await route.continue({ url: url.toString() });
-  });
-  await chat.goto("/");
-  const res = await page.request.get("/api/v1/conversations?limit=100");
-  const total = ((await res.json()) as { conversations: unknown[] }).conversations.length;
-  expect(total).toBeGreaterThan(6);
-  const list = page.getByTestId("conversation-list");
-  // Scroll to the end until every page has been fetched.
-  await expect
-    .poll(
-      async () => {
-        await list.evaluate((el) => el.scrollTo(0, el.scrollHeight));
-        return chat.conversationItems.count();
-      },
-      { timeout: 20_000 },
-    )
-    .toBe(total);
-  expect(cursors.filter(Boolean).length).toBeGreaterThanOrEqual(2);
-  await expect(page.getByTestId("load-more")).toHaveCount(0);
-  await page.unroute("**/api/v1/conversations?*");
+/** Every conversation id on a backend (auth off), newest first. */
+async function listConversations(backendURL: string): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const url = new URL(`${backendURL}/api/v1/conversations`);
+    url.searchParams.set("limit", "100");
+    if (cursor) url.searchParams.set("cursor", cursor);
+    const page = (await (await fetch(url)).json()) as { conversations: { id: string }[]; next_cursor: string | null };
+    ids.push(...page.conversations.map((c) => c.id));
+    cursor = page.next_cursor;
+  } while (cursor);
+  return ids;
+}
+
+busyTest("the sidebar loads more conversations as it scrolls (next_cursor)", async ({ chat, page, backendURL }) => {
+  // Real conversations, created oldest first: more than two of the sidebar's 30-item pages.
+  const stamp = Date.now().toString(36);
+  const ids = Array.from({ length: 65 }, (_, i) => `list-${stamp}-${String(i + 1).padStart(2, "0")}`);
+  try {
+    for (const [i, id] of ids.entries()) {
+      const res = await postChat(backendURL, id, `Sidebar conversation number ${i + 1}`, { max_tokens: 1 });
+      const body = await res.text();
+      expect(res.status, body).toBe(200);
+    }
+    const total = (await listConversations(backendURL)).length;
+    expect(total).toBeGreaterThanOrEqual(ids.length);
+
+    const cursors: string[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      const cursor = url.searchParams.get("cursor");
+      if (url.pathname === "/api/v1/conversations" && cursor) cursors.push(cursor);
+    });
+    await chat.goto("/");
+    const item = (id: string) => page.locator(`[data-testid="conversation-item"][data-id="${id}"]`);
+    await expect(item(ids.at(-1)!)).toBeVisible();
+    // The oldest is at least two pages away.
+    await expect(item(ids[0]!)).toHaveCount(0);
+    expect(await chat.conversationItems.count()).toBeLessThan(total);
+
+    // Scroll the list with the mouse wheel until every page has been fetched.
+    await page.getByTestId("conversation-list").hover();
+    await expect
+      .poll(
+        async () => {
+          await page.mouse.wheel(0, 5000);
+          return chat.conversationItems.count();
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(total);
+    await page.mouse.wheel(0, 5000);
+    await expect(item(ids[0]!)).toBeInViewport();
+    await expect(page.getByTestId("load-more")).toHaveCount(0);
+    expect(cursors.length).toBeGreaterThanOrEqual(2);
+  } finally {
+    for (const id of ids) await fetch(`${backendURL}/api/v1/conversations/${id}`, { method: "DELETE" });
+  }
 });
 
 test("dark mode toggles, persists without a flash, and looks right", async ({ chat, page }) => {
@@ -387,13 +470,18 @@ test.describe("phone-sized viewport", () => {
   });
 });
 
-test("explains when the server is unreachable and recovers on Try again", async ({ chat, page }) => {
-  await page.route("**/api/v1/auth/me", (route) =>
-    route.fulfill({ status: 502, contentType: "application/json", body: '{"detail":"down","code":"backend_unreachable"}' }),
-  );
+downTest("explains when the server is unreachable and recovers on Try again", async ({ chat, page, downBackend }) => {
+  // Nothing listens where this server's BACKEND_URL points.
   await page.goto("/");
   await expect(page.getByTestId("server-unavailable")).toBeVisible();
-  await page.unroute("**/api/v1/auth/me");
+  await expect(page.getByTestId("server-unavailable")).toContainText("can't be reached");
+
+  // Start the backend for real, then try again.
+  await downBackend.start();
   await page.getByRole("button", { name: "Try again" }).click();
   await expect(chat.composer).toBeVisible();
+  await expect(page.getByTestId("server-unavailable")).toHaveCount(0);
+  await expect(page.getByTestId("conversation-empty")).toBeVisible();
+  await chat.sendAndWait("Say OK.");
+  await expect(chat.replies).toHaveCount(1);
 });

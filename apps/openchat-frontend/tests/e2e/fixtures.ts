@@ -1,19 +1,39 @@
+import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
 import { test as base, expect } from "@playwright/test";
 
 import { AuthPage } from "./pages/auth-page";
 import { ChatPage } from "./pages/chat-page";
+import { backendEnv, startBackend, stopAndWait, waitFor } from "./servers";
 
 /** Short replies keep each test at a few seconds on this CPU; temperature 0 keeps them repeatable. */
 export const TEST_MAX_TOKENS = 64;
 
+type ServerEnv =
+  | "E2E_BASE_URL"
+  | "E2E_AUTH_BASE_URL"
+  | "E2E_EXPIRY_BASE_URL"
+  | "E2E_BUSY_BASE_URL"
+  | "E2E_DOWN_BASE_URL"
+  | "E2E_BUSY_BACKEND_URL"
+  | "E2E_DOWN_BACKEND_PORT";
+
+/** A value the global setup passed on (a server's URL or port). */
+export function serverEnv(name: ServerEnv): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: the global setup did not run`);
+  return value;
+}
+
 type Fixtures = { chat: ChatPage; auth: AuthPage };
 
-function makeTest(baseURLEnv: "E2E_BASE_URL" | "E2E_AUTH_BASE_URL" | "E2E_EXPIRY_BASE_URL") {
+function makeTest(baseURLEnv: ServerEnv) {
   return base.extend<Fixtures>({
     baseURL: async ({}, use) => {
-      const url = process.env[baseURLEnv];
-      if (!url) throw new Error(`${baseURLEnv} is not set: the global setup did not run`);
-      await use(url);
+      await use(serverEnv(baseURLEnv));
     },
     page: async ({ page }, use) => {
       await page.addInitScript((maxTokens) => {
@@ -39,7 +59,70 @@ export const test = makeTest("E2E_BASE_URL");
 export const authTest = makeTest("E2E_AUTH_BASE_URL");
 /** Tests against a backend whose access tokens expire after 6 seconds. */
 export const expiryTest = makeTest("E2E_EXPIRY_BASE_URL");
+/**
+ * Tests against a single-user backend with no waiting queue (OPENCHAT_QUEUE_SIZE=0): a chat
+ * request while the model is generating gets 429. `backendURL` is that backend itself.
+ */
+export const busyTest = makeTest("E2E_BUSY_BASE_URL").extend<{ backendURL: string }>({
+  backendURL: async ({}, use) => {
+    await use(serverEnv("E2E_BUSY_BACKEND_URL"));
+  },
+});
+
+type DownBackend = {
+  /**
+   * Starts a real backend (auth off unless `env` says otherwise) on the port the server
+   * forwards to. Its database and data directory live as long as the test.
+   */
+  start: (env?: Record<string, string>) => Promise<void>;
+  /** Stops it (a later `start` keeps the same database). */
+  stop: () => Promise<void>;
+};
+
+/**
+ * Tests against a Next.js server whose backend is not running. `downBackend.start()` starts
+ * one on that port; it is stopped when the test ends, whatever happened.
+ */
+export const downTest = makeTest("E2E_DOWN_BASE_URL").extend<{ downBackend: DownBackend }>({
+  downBackend: async ({}, use) => {
+    const port = Number(serverEnv("E2E_DOWN_BACKEND_PORT"));
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "openchat-e2e-down-"));
+    const running: { proc?: ChildProcess; starts: number } = { starts: 0 };
+    const stop = async () => {
+      if (running.proc) await stopAndWait(running.proc);
+      running.proc = undefined;
+    };
+    try {
+      await use({
+        start: async (env = {}) => {
+          if (running.proc) throw new Error("the backend is already running");
+          running.starts += 1;
+          running.proc = startBackend(`backend-down-${running.starts}`, port, backendEnv(dataDir, env));
+          await waitFor(`http://127.0.0.1:${port}/healthz`, running.proc, "backend-down");
+        },
+        stop,
+      });
+    } finally {
+      await stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+});
 export { expect };
+
+/** POST /api/v1/chat straight to a backend (not through the browser). */
+export function postChat(
+  backendURL: string,
+  id: string,
+  content: string,
+  data: { max_tokens?: number; temperature?: number } = {},
+): Promise<Response> {
+  return fetch(`${backendURL}/api/v1/chat`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
+    body: JSON.stringify({ id, messages: [{ role: "user", content }], data }),
+  });
+}
 
 /** Samples `read()` every `intervalMs` until `done()` and returns the distinct values seen. */
 export async function sampleWhile<T>(read: () => Promise<T>, done: () => Promise<boolean>, intervalMs = 150, maxMs = 60_000) {

@@ -1,55 +1,30 @@
 /**
  * Starts the servers the e2e tests need and returns the teardown:
- *  - backend A with OPENCHAT_AUTH=off, backend B with OPENCHAT_AUTH=required
- *    (each `uvicorn app:app` from ../openchat-backend, fresh temp SQLite + data dir, 0.5B model),
- *  - a `next start` production server in front of each (BACKEND_URL pointing at it).
+ *  - real backends (each `uvicorn app:app` from ../openchat-backend, fresh temp SQLite + data
+ *    dir, 0.5B model): auth off; auth required; auth required with 6-second access tokens;
+ *    auth off with no waiting queue (a second request while the model generates gets 429),
+ *  - a `next start` production server in front of each (BACKEND_URL pointing at it),
+ *  - one more `next start` whose BACKEND_URL is a free port where nothing listens: the
+ *    "server unreachable" test starts a backend there itself.
  * URLs are passed to the tests through environment variables.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
-const FRONTEND_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BACKEND_DIR = path.resolve(FRONTEND_DIR, "../openchat-backend");
-const UVICORN = path.join(BACKEND_DIR, ".venv/bin/uvicorn");
-const NEXT_BIN = path.join(FRONTEND_DIR, "node_modules/next/dist/bin/next");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(url: string, proc: ChildProcess, name: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`${name} exited early with code ${proc.exitCode}`);
-    try {
-      const res = await fetch(url);
-      if (res.status < 500) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${name} did not become ready at ${url}`);
-}
-
-function start(name: string, cmd: string, args: string[], cwd: string, env: Record<string, string>, logDir: string) {
-  const log = fs.openSync(path.join(logDir, `${name}.log`), "w");
-  const proc = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", log, log], detached: true });
-  return proc;
-}
+import {
+  backendEnv,
+  FRONTEND_DIR,
+  freePort,
+  LOG_DIR,
+  NEXT_BIN,
+  start,
+  startBackend,
+  stopGroup,
+  UVICORN,
+  waitFor,
+} from "./servers";
 
 export default async function globalSetup() {
   if (!fs.existsSync(UVICORN)) throw new Error(`Backend venv not found at ${UVICORN}; run the backend setup first.`);
@@ -57,62 +32,72 @@ export default async function globalSetup() {
     throw new Error("No production build found: run `npm run build` before `npm run test:e2e`.");
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openchat-e2e-"));
-  const logDir = path.join(FRONTEND_DIR, "test-results/logs");
-  fs.mkdirSync(logDir, { recursive: true });
+  fs.mkdirSync(LOG_DIR, { recursive: true });
   const procs: ChildProcess[] = [];
+  const ports = new Set<number>();
+  const port = async () => {
+    const p = await freePort(ports);
+    ports.add(p);
+    return p;
+  };
 
-  const backends = [
-    { name: "backend-off", auth: "off", tokenMinutes: "15" },
-    { name: "backend-auth", auth: "required", tokenMinutes: "15" },
+  const backends: { name: string; env: Record<string, string>; urlEnv: string }[] = [
+    { name: "backend-off", env: { OPENCHAT_AUTH: "off" }, urlEnv: "E2E_BACKEND_URL" },
+    { name: "backend-auth", env: { OPENCHAT_AUTH: "required" }, urlEnv: "E2E_AUTH_BACKEND_URL" },
     // Access tokens that really expire after 6 s, for the silent-refresh test.
-    { name: "backend-expiry", auth: "required", tokenMinutes: "0.1" },
+    {
+      name: "backend-expiry",
+      env: { OPENCHAT_AUTH: "required", OPENCHAT_ACCESS_TOKEN_MINUTES: "0.1" },
+      urlEnv: "E2E_EXPIRY_BACKEND_URL",
+    },
+    // No waiting queue: while the model generates, another chat request gets a real 429.
+    // The chat rate limit (also a 429) is raised so that only "model busy" can answer 429
+    // here, even after the sidebar test has created its conversations.
+    {
+      name: "backend-busy",
+      env: { OPENCHAT_AUTH: "off", OPENCHAT_QUEUE_SIZE: "0", OPENCHAT_RATE_LIMIT_CHAT: "1000/minute" },
+      urlEnv: "E2E_BUSY_BACKEND_URL",
+    },
   ];
   const urls: Record<string, string> = {};
   try {
+    const started: ChildProcess[] = [];
     for (const b of backends) {
-      const port = await freePort();
+      const p = await port();
       const dataDir = path.join(tmp, b.name);
       fs.mkdirSync(dataDir, { recursive: true });
-      const proc = start(
-        b.name,
-        UVICORN,
-        ["app:app", "--host", "127.0.0.1", "--port", String(port)],
-        BACKEND_DIR,
-        {
-          OPENCHAT_AUTH: b.auth,
-          OPENCHAT_ACCESS_TOKEN_MINUTES: b.tokenMinutes,
-          OPENCHAT_DEFAULT_MODEL: "qwen2.5-coder-0.5b-instruct",
-          DATABASE_URL: `sqlite:///${path.join(dataDir, "openchat.db")}`,
-          OPENCHAT_DATA_DIR: dataDir,
-          OPENCHAT_SECRET_KEY: "e2e-test-secret-key-not-for-production-0123456789",
-        },
-        logDir,
-      );
+      const proc = startBackend(b.name, p, backendEnv(dataDir, b.env));
       procs.push(proc);
-      urls[b.name] = `http://127.0.0.1:${port}`;
+      started.push(proc);
+      urls[b.name] = `http://127.0.0.1:${p}`;
     }
-    for (const b of backends) {
-      await waitFor(`${urls[b.name]}/healthz`, procs[backends.indexOf(b)]!, b.name);
+    for (const [i, b] of backends.entries()) {
+      await waitFor(`${urls[b.name]}/healthz`, started[i]!, b.name);
+      process.env[b.urlEnv] = urls[b.name];
     }
 
-    const fronts: { name: string; backend: string; env: string }[] = [
-      { name: "next-off", backend: urls["backend-off"]!, env: "E2E_BASE_URL" },
-      { name: "next-auth", backend: urls["backend-auth"]!, env: "E2E_AUTH_BASE_URL" },
-      { name: "next-expiry", backend: urls["backend-expiry"]!, env: "E2E_EXPIRY_BASE_URL" },
+    // Nothing listens here until the "server unreachable" test starts a backend on it.
+    const downPort = await port();
+    process.env.E2E_DOWN_BACKEND_PORT = String(downPort);
+
+    // `ready` is fetched until it answers below 500: through the proxy where a backend runs.
+    const fronts: { name: string; backend: string; env: string; ready: string }[] = [
+      { name: "next-off", backend: urls["backend-off"]!, env: "E2E_BASE_URL", ready: "/api/v1/models" },
+      { name: "next-auth", backend: urls["backend-auth"]!, env: "E2E_AUTH_BASE_URL", ready: "/api/v1/models" },
+      { name: "next-expiry", backend: urls["backend-expiry"]!, env: "E2E_EXPIRY_BASE_URL", ready: "/api/v1/models" },
+      { name: "next-busy", backend: urls["backend-busy"]!, env: "E2E_BUSY_BASE_URL", ready: "/api/v1/models" },
+      { name: "next-down", backend: `http://127.0.0.1:${downPort}`, env: "E2E_DOWN_BASE_URL", ready: "/login" },
     ];
     for (const f of fronts) {
-      const port = await freePort();
-      const proc = start(
-        f.name,
-        process.execPath,
-        [NEXT_BIN, "start", "--hostname", "127.0.0.1", "--port", String(port)],
-        FRONTEND_DIR,
-        { BACKEND_URL: f.backend, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" },
-        logDir,
-      );
+      const p = await port();
+      const proc = start(f.name, process.execPath, [NEXT_BIN, "start", "--hostname", "127.0.0.1", "--port", String(p)], FRONTEND_DIR, {
+        BACKEND_URL: f.backend,
+        NEXT_TELEMETRY_DISABLED: "1",
+        NODE_ENV: "production",
+      });
       procs.push(proc);
-      const url = `http://127.0.0.1:${port}`;
-      await waitFor(`${url}/api/v1/models`, proc, f.name);
+      const url = `http://127.0.0.1:${p}`;
+      await waitFor(`${url}${f.ready}`, proc, f.name);
       process.env[f.env] = url;
     }
     // Load the model once so the first test does not pay for it.
@@ -134,13 +119,5 @@ export default async function globalSetup() {
 }
 
 function stopAll(procs: ChildProcess[]) {
-  for (const p of procs) {
-    if (p.pid && p.exitCode === null) {
-      try {
-        process.kill(-p.pid, "SIGTERM"); // the whole process group (next start spawns a child)
-      } catch {
-        // already gone
-      }
-    }
-  }
+  for (const p of procs) stopGroup(p);
 }
