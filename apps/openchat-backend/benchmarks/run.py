@@ -4,6 +4,7 @@ Same prompt, same sampling (temperature 0), same thread count, in the same run. 
 Markdown report and writes it to docs/benchmarks.md with the machine it ran on.
 """
 
+import itertools
 import json
 import os
 import platform
@@ -104,6 +105,87 @@ def through_api(url: str, model_id: str, server_pid: int) -> dict[str, float]:
     }
 
 
+FRONTEND_DIR = BACKEND_DIR.parent / "openchat-frontend"
+LONG_PROMPT = "Write a detailed essay about the history of computing."
+
+
+def token_gaps(url: str) -> dict[str, float]:
+    """Arrival gaps between token lines of one long reply, as a client sees them."""
+    body = {
+        "id": f"bench-gaps-{time.time_ns()}",
+        "messages": [{"role": "user", "content": LONG_PROMPT}],
+        "data": {"model": "qwen2.5-coder-0.5b-instruct", "max_tokens": 300, "temperature": 0.0},
+    }
+    stamps: list[float] = []
+    reads = 0
+    buffer = b""
+    with httpx.Client(timeout=300) as client, client.stream("POST", f"{url}/api/v1/chat", json=body) as response:
+        for chunk in response.iter_raw():
+            reads += 1
+            now = time.perf_counter()
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            stamps += [now for line in lines if line and json.loads(line)["type"] == "token"]
+    gaps = sorted((b - a) * 1000 for a, b in itertools.pairwise(stamps))
+    return {
+        "tokens": len(stamps),
+        "reads": reads,
+        "p50": statistics.median(gaps),
+        "p95": gaps[int(len(gaps) * 0.95)],
+        "max": gaps[-1],
+    }
+
+
+def frontend_rows(backend_url: str) -> list[str]:
+    """Token gaps through the Next.js proxy and frame gaps in Chromium, if the frontend is built."""
+    if not (FRONTEND_DIR / ".next" / "BUILD_ID").exists():
+        return ["", "(Frontend not built: run `make setup` to include the browser measurements.)"]
+    port = 8766
+    env = {**os.environ, "BACKEND_URL": backend_url, "PORT": str(port), "NEXT_TELEMETRY_DISABLED": "1"}
+    front = subprocess.Popen(
+        ["npm", "run", "start"],
+        cwd=FRONTEND_DIR,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/api/v1/models").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        lines = [
+            "",
+            "## Streaming, end to end (0.5B model, 300 tokens, temperature 0)",
+            "",
+            "| path | tokens | network reads | gap p50 (ms) | gap p95 (ms) | gap max (ms) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, target in (("backend directly", backend_url), ("through the Next.js proxy", url)):
+            gaps = token_gaps(target)
+            lines.append(
+                f"| {name} | {gaps['tokens']:.0f} | {gaps['reads']:.0f} | {gaps['p50']:.1f} | {gaps['p95']:.1f} "
+                f"| {gaps['max']:.1f} |"
+            )
+        browser = subprocess.run(
+            ["node", "scripts/bench-stream.mjs", url], cwd=FRONTEND_DIR, capture_output=True, text=True, check=False
+        )
+        lines += [
+            "",
+            "Rendering a long reply as Markdown in Chromium (requestAnimationFrame gaps while it streams):",
+            "",
+            f"    {browser.stdout.strip() or browser.stderr.strip()[-300:]}",
+        ]
+        return lines
+    finally:
+        os.killpg(front.pid, 15)
+        front.wait(timeout=30)
+
+
 def main() -> int:
     settings = get_settings()
     threads = settings.local_threads or os.cpu_count() or 1
@@ -130,6 +212,7 @@ def main() -> int:
                         break
                 except httpx.TransportError:
                     time.sleep(0.2)
+            extra: list[str] = []
             for model in BUNDLED_MODELS:
                 path = settings.models_dir / model.filename
                 print(f"== {model.id}: llama-cpp-python directly", file=sys.stderr)
@@ -137,6 +220,8 @@ def main() -> int:
                 print(f"== {model.id}: through POST /api/v1/chat", file=sys.stderr)
                 api = through_api(url, model.id, server.pid)
                 rows.append((model.id, plain, api))
+            print("== streaming through the frontend", file=sys.stderr)
+            extra = frontend_rows(url)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -160,7 +245,7 @@ def main() -> int:
                 f"| {model_id} | {name} | {numbers['ttft_ms']:.0f} | {numbers['tokens_per_second']:.1f} "
                 f"| {numbers['rss_mib']:.0f} |"
             )
-    report = "\n".join(lines) + "\n"
+    report = "\n".join(lines + extra) + "\n"
     print(report)
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(report)
