@@ -93,10 +93,14 @@ setup: $(VENV)/.deps-installed models frontend ## Install everything make run ne
 # Running
 
 run: setup ## Install (first time) and start backend :8000 and frontend :3000; Ctrl-C stops both
-	@echo ">> Starting OpenChat: backend http://localhost:$(BACKEND_PORT)$(if $(HAS_FRONTEND),  frontend http://localhost:$(FRONTEND_PORT))"
+	@echo ">> Starting the backend on http://localhost:$(BACKEND_PORT)"
 	@trap 'kill $$(jobs -p) 2>/dev/null || true; wait || true; exit 0' INT TERM; \
-	( cd $(BACKEND) && exec .venv/bin/uvicorn app:app --host 0.0.0.0 --port $(BACKEND_PORT) ) & \
-	$(if $(HAS_FRONTEND),( cd $(FRONTEND) && BACKEND_URL=http://127.0.0.1:$(BACKEND_PORT) PORT=$(FRONTEND_PORT) exec npm run start ) &,) \
+	( cd $(BACKEND) && exec .venv/bin/uvicorn app:app --host 0.0.0.0 --port $(BACKEND_PORT) ) & backend=$$!; \
+	until $(PY) -c "import urllib.request as r; r.urlopen('http://127.0.0.1:$(BACKEND_PORT)/healthz', timeout=1)" 2>/dev/null; do \
+	  kill -0 $$backend 2>/dev/null || exit 1; sleep 0.5; \
+	done; \
+	$(if $(HAS_FRONTEND),( cd $(FRONTEND) && BACKEND_URL=http://127.0.0.1:$(BACKEND_PORT) PORT=$(FRONTEND_PORT) exec npm run start ) & \
+	echo ">> OpenChat is ready at http://localhost:$(FRONTEND_PORT) (Ctrl-C stops it)";,) \
 	wait -n || status=$$?; kill $$(jobs -p) 2>/dev/null || true; wait || true; exit $${status:-0}
 
 dev: $(VENV)/.dev-installed models ## Backend with auto-reload (port 8000)
