@@ -334,10 +334,8 @@ class ChatLocalLlama(BaseChatModel):
             while True:
                 kind, value = await events.get()
                 if kind == "token":
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=value))
-                    if run_manager:
-                        await run_manager.on_llm_new_token(value, chunk=chunk)
-                    yield chunk
+                    # LangChain's astream reports each chunk to callbacks itself.
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=value))
                 elif kind == "done":
                     yield self._final_chunk(value)
                     return
@@ -370,10 +368,7 @@ class ChatLocalLlama(BaseChatModel):
             while True:
                 kind, value = events.get()
                 if kind == "token":
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=value))
-                    if run_manager:
-                        run_manager.on_llm_new_token(value, chunk=chunk)
-                    yield chunk
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=value))
                 elif kind == "done":
                     yield self._final_chunk(value)
                     return
