@@ -101,7 +101,8 @@ run: setup ## Install (first time) and start backend :8000 and frontend :3000; C
 	done; \
 	$(if $(HAS_FRONTEND),( cd $(FRONTEND) && BACKEND_URL=http://127.0.0.1:$(BACKEND_PORT) PORT=$(FRONTEND_PORT) exec npm run start ) & \
 	echo ">> OpenChat is ready at http://localhost:$(FRONTEND_PORT) (Ctrl-C stops it)";,) \
-	wait -n || status=$$?; kill $$(jobs -p) 2>/dev/null || true; wait || true; exit $${status:-0}
+	wait -n || status=$$?; kill $$(jobs -p) 2>/dev/null || true; wait || true; \
+	exit $$(( $${status:-0} > 128 ? 0 : $${status:-0} ))  # stopped by a signal (Ctrl-C) is a normal end
 
 dev: $(VENV)/.dev-installed models ## Backend with auto-reload (port 8000)
 	cd $(BACKEND) && .venv/bin/uvicorn app:app --reload --port $(BACKEND_PORT)
