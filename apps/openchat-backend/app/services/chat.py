@@ -105,6 +105,43 @@ class ReplyState:
         return text
 
 
+def finish_reason(status: str, state: ReplyState) -> str | None:
+    """The contract's finish reason for a stored reply: stop, length, cancelled (None for errors)."""
+    if status == "cancelled":
+        return "cancelled"
+    if status == "error":
+        return None
+    return "length" if state.finish_reason == "length" else "stop"
+
+
+@dataclass(frozen=True)
+class ReplyNumbers:
+    """Token counts and timings of one reply, computed once when it ends."""
+
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float | None
+    tokens_per_second: float
+
+    @classmethod
+    def of(cls, chat: PreparedChat, state: ReplyState) -> ReplyNumbers:
+        usage = state.usage or {}
+        # Providers that report no usage: one token per streamed chunk is the best estimate.
+        completion = usage.get("output_tokens") or state.token_events
+        speed = 0.0
+        if state.first_token_at and state.last_token_at and completion > 1:
+            elapsed = state.last_token_at - state.first_token_at
+            speed = (completion - 1) / elapsed if elapsed > 0 else 0.0
+        return cls(
+            prompt_tokens=usage.get("input_tokens") or chat.prompt_tokens_estimate,
+            cached_prompt_tokens=(usage.get("input_token_details") or {}).get("cache_read") or 0,
+            completion_tokens=completion,
+            ttft_ms=round((state.first_token_at - chat.started) * 1000, 1) if state.first_token_at else None,
+            tokens_per_second=round(speed, 2),
+        )
+
+
 class ChatService:
     def __init__(self, settings: Settings, registry: ModelRegistry, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
@@ -221,7 +258,7 @@ class ChatService:
             await stream.aclose()
             log.exception("Model %s failed before the first token", chat.model.id)
             reason = str(error)
-            await anyio.to_thread.run_sync(lambda: self._store(chat, ReplyState(), status="error", error=reason))
+            await self._finish(chat, ReplyState(), "error", error=reason)
             raise ApiError(
                 500,
                 "model_failed",
@@ -269,68 +306,54 @@ class ChatService:
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()
                     await self._finish(chat, state, "cancelled")
-        title = await self._finish(chat, state, "complete")
+        title, numbers = await self._finish(chat, state, "complete")
         if title:
             yield encode({"type": "title", "title": title})
-        yield encode(self._end_event(chat, state))
+        yield encode(self._end_event(chat, state, numbers))
 
-    def _numbers(self, chat: PreparedChat, state: ReplyState) -> dict[str, Any]:
-        usage = state.usage or {}
-        completion = usage.get("output_tokens") or state.token_events
-        ttft = ((state.first_token_at or time.monotonic()) - chat.started) * 1000
-        speed = 0.0
-        if state.first_token_at and state.last_token_at and completion > 1:
-            elapsed = state.last_token_at - state.first_token_at
-            speed = (completion - 1) / elapsed if elapsed > 0 else 0.0
-        return {
-            "cached_prompt_tokens": (usage.get("input_token_details") or {}).get("cache_read") or 0,
-            "prompt_tokens": usage.get("input_tokens") or chat.prompt_tokens_estimate,
-            "completion_tokens": completion,
-            "ttft_ms": round(ttft, 1),
-            "tokens_per_second": round(speed, 2),
-        }
-
-    def _end_event(self, chat: PreparedChat, state: ReplyState) -> EndEvent:
-        numbers = self._numbers(chat, state)
-        finish = state.finish_reason if state.finish_reason in ("stop", "length") else "stop"
-        return {
-            "type": "end",
-            "message_id": chat.message_id,
-            "finish_reason": finish,  # type: ignore[typeddict-item]
-            "usage": {
-                "prompt_tokens": numbers["prompt_tokens"],
-                "completion_tokens": numbers["completion_tokens"],
-                "cached_prompt_tokens": numbers["cached_prompt_tokens"],
-            },
-            "timings": {"ttft_ms": numbers["ttft_ms"], "tokens_per_second": numbers["tokens_per_second"]},
-        }
-
-    async def _finish(self, chat: PreparedChat, state: ReplyState, status: str, error: str | None = None) -> str | None:
-        finish = {"complete": state.finish_reason or "stop", "cancelled": "cancelled", "error": None}[status]
+    async def _finish(
+        self, chat: PreparedChat, state: ReplyState, status: str, error: str | None = None
+    ) -> tuple[str | None, ReplyNumbers]:
+        """Record metrics and store the reply; returns the new title (if any) and the reply's numbers."""
+        numbers = ReplyNumbers.of(chat, state)
+        finish = finish_reason(status, state)
         CHAT_REPLIES.labels(chat.model.id, finish or "error").inc()
         if state.first_token_at is not None:
             TIME_TO_FIRST_TOKEN.labels(chat.model.id).observe(state.first_token_at - chat.started)
-        numbers = self._numbers(chat, state)
-        if status == "complete" and numbers["tokens_per_second"]:
-            TOKENS_PER_SECOND.labels(chat.model.id).observe(numbers["tokens_per_second"])
-        return await anyio.to_thread.run_sync(lambda: self._store(chat, state, status=status, error=error))
+        if status == "complete" and numbers.tokens_per_second:
+            TOKENS_PER_SECOND.labels(chat.model.id).observe(numbers.tokens_per_second)
 
-    def _store(self, chat: PreparedChat, state: ReplyState, *, status: str, error: str | None = None) -> str | None:
-        numbers = self._numbers(chat, state)
-        finish = {"complete": state.finish_reason or "stop", "cancelled": "cancelled"}.get(status)
-        with self.sessions() as session:
-            return crud.store_reply(
-                session,
-                conversation_id=chat.conversation_id,
-                message_id=chat.message_id,
-                position=chat.reply_position,
-                content="".join(state.parts),
-                status=status,
-                model=chat.model.id,
-                finish_reason=finish,
-                error=error,
-                prompt_tokens=numbers["prompt_tokens"],
-                completion_tokens=numbers["completion_tokens"] if state.token_events else 0,
-                ttft_ms=numbers["ttft_ms"] if state.first_token_at else None,
-                tokens_per_second=numbers["tokens_per_second"] or None,
-            )
+        def store() -> str | None:
+            with self.sessions() as session:
+                return crud.store_reply(
+                    session,
+                    conversation_id=chat.conversation_id,
+                    message_id=chat.message_id,
+                    position=chat.reply_position,
+                    content="".join(state.parts),
+                    status=status,
+                    model=chat.model.id,
+                    finish_reason=finish,
+                    error=error,
+                    prompt_tokens=numbers.prompt_tokens,
+                    completion_tokens=numbers.completion_tokens,
+                    ttft_ms=numbers.ttft_ms,
+                    tokens_per_second=numbers.tokens_per_second or None,
+                )
+
+        return await anyio.to_thread.run_sync(store), numbers
+
+    def _end_event(self, chat: PreparedChat, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:
+        # An empty reply has no first token: report the time until the model finished.
+        ttft = numbers.ttft_ms if numbers.ttft_ms is not None else round((time.monotonic() - chat.started) * 1000, 1)
+        return {
+            "type": "end",
+            "message_id": chat.message_id,
+            "finish_reason": "length" if state.finish_reason == "length" else "stop",
+            "usage": {
+                "prompt_tokens": numbers.prompt_tokens,
+                "completion_tokens": numbers.completion_tokens,
+                "cached_prompt_tokens": numbers.cached_prompt_tokens,
+            },
+            "timings": {"ttft_ms": ttft, "tokens_per_second": numbers.tokens_per_second},
+        }
