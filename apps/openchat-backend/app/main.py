@@ -1,10 +1,11 @@
-"""Application factory: settings, database (migrated at start), model registry, routes."""
+"""Application factory: settings, database (migrated at start), model registry and its local
+engines (started with the app, stopped at its shutdown), routes."""
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     settings = settings or get_settings()
     engine = make_engine(settings.sqlalchemy_url)
     sessions = make_session_factory(engine)
+    owns_registry = registry is None  # a registry passed in (tests) is closed by whoever made it
     registry = registry or ModelRegistry(settings)
 
     @asynccontextmanager
@@ -34,12 +36,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         default = await registry.get(None)
         if default is None:
             log.warning("No models found in %s: run `make setup` to assemble the bundled ones.", settings.models_dir)
-        elif default.provider == "local" and default.path is not None:
-            # Load the default model in the background so the first reply does not wait for it.
-            warm = registry.engine(default)
-            threading.Thread(target=warm.load, name="warm-up", daemon=True).start()
-        yield
-        engine.dispose()
+        elif settings.warm_up and registry.is_engine_backed(default):
+            registry.engine(default)  # starts its engine in the background: the first reply need not wait
+        try:
+            yield
+        finally:
+            if owns_registry:
+                await anyio.to_thread.run_sync(registry.close)
+            engine.dispose()
 
     app = FastAPI(title="OpenChat", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

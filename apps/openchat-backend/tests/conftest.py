@@ -103,6 +103,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "auth_mode": "off",
             "models_dir": MODELS_DIR,
             "default_model": FAST_MODEL,
+            # Engines start on first use in tests: most never chat with a local model.
+            "warm_up": False,
             "together_api_key": None,
             "openai_compatible_base_url": None,
             "secret_key": None,

@@ -11,7 +11,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from app.core.config import Settings
-from app.llm.local import EngineBusyError
+from app.llm.engine import EngineBusyError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
 
 FAKE_MODEL = ModelInfo(id="fake-model", name="Fake Model", provider="local", context_length=4096)
@@ -99,5 +99,5 @@ class FakeRegistry(ModelRegistry):
         self.last_model = ScriptedChatModel(seen=[], options=options, **script)
         return self.last_model
 
-    def count_tokens(self, info: ModelInfo, messages: list[BaseMessage]) -> int:
+    async def count_tokens(self, info: ModelInfo, messages: list[BaseMessage]) -> int:
         return sum(len(m.text.split()) + 4 for m in messages)

@@ -33,12 +33,26 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(BACKEND_DIR / "models", validation_alias=_env("OPENCHAT_MODELS_DIR"))
     default_model: str = Field(DEFAULT_MODEL_ID, validation_alias=_env("OPENCHAT_DEFAULT_MODEL"))
-    # Context window each local model is run with (capped by what the model was trained for).
+    # The local engine: llama.cpp's llama-server, built by `make engine` (app/llm/engine.py).
+    engine_binary: Path = Field(
+        BACKEND_DIR / ".venv" / "bin" / "llama-server", validation_alias=_env("OPENCHAT_ENGINE_BIN")
+    )
+    # Context window of each conversation on a local model (capped by what the model was trained for).
     local_context_tokens: int = Field(8192, ge=512, validation_alias=_env("OPENCHAT_LOCAL_CONTEXT"))
-    # 0 = every core. llama-cpp-python would otherwise use half of them.
+    # 0 = every core.
     local_threads: int = Field(0, ge=0, validation_alias=_env("OPENCHAT_LOCAL_THREADS"))
-    # Requests that may wait for a busy local model before new ones get 429.
+    # Conversations a local model generates at once; 0 = sized from the CPU count and memory.
+    local_slots: int = Field(0, ge=0, le=64, validation_alias=_env("OPENCHAT_LOCAL_SLOTS"))
+    # RAM for recent conversations' KV cache, so going back to one is warm (per model).
+    engine_cache_mib: int = Field(2048, ge=0, validation_alias=_env("OPENCHAT_ENGINE_CACHE_MIB"))
+    # Start the default local model with the app, so the first reply does not wait for it.
+    warm_up: bool = Field(True, validation_alias=_env("OPENCHAT_WARM_UP"))
+    # Requests that may wait for a slot of a busy local model before new ones get 429.
     queue_size: int = Field(4, ge=0, validation_alias=_env("OPENCHAT_QUEUE_SIZE"))
+    # Fairness: replies one user may have generating or waiting at once (one running, one waiting).
+    user_max_generations: int = Field(2, ge=1, validation_alias=_env("OPENCHAT_USER_MAX_GENERATIONS"))
+    # A reply that runs longer than this ends as `length`.
+    max_generation_s: float = Field(600, gt=0, validation_alias=_env("OPENCHAT_MAX_GENERATION_S"))
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_BODY_BYTES"))
     default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
 

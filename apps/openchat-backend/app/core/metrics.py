@@ -1,10 +1,11 @@
 """Prometheus metrics, served as text at GET /metrics."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
-from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 HTTP_REQUESTS = Counter("openchat_http_requests_total", "HTTP requests answered", ["method", "handler", "status"])
 CHAT_REPLIES = Counter("openchat_chat_replies_total", "Chat replies by how they ended", ["model", "finish_reason"])
@@ -22,18 +23,49 @@ TOKENS_PER_SECOND = Histogram(
 )
 
 
-class QueueCollector(Collector):
-    """Reads each loaded local model's queue at scrape time."""
+class EngineView(Protocol):
+    @property
+    def model_id(self) -> str: ...
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from app.llm.registry import local_engines
+    @property
+    def state(self) -> str: ...
 
-        waiting = GaugeMetricFamily(
-            "openchat_queue_length", "Requests waiting for a busy local model", labels=["model"]
-        )
-        for engine in local_engines():
-            waiting.add_metric([engine.path.stem], engine.queue_length)
-        yield waiting
+    @property
+    def slots(self) -> int: ...
+
+    @property
+    def restarts(self) -> int: ...
+
+    @property
+    def generating(self) -> int: ...
+
+    @property
+    def queue_length(self) -> int: ...
 
 
-REGISTRY.register(QueueCollector())
+def engine_metrics(engines: Iterable[EngineView]) -> bytes:
+    """Gauges of one app's local engines, read at scrape time (they live and die with the app)."""
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+        "up": GaugeMetricFamily("openchat_engine_up", "1 when the local engine can generate", labels=["model"]),
+        "slots": GaugeMetricFamily("openchat_engine_slots", "Replies the engine generates at once", labels=["model"]),
+        "generating": GaugeMetricFamily("openchat_engine_generating", "Replies generating now", labels=["model"]),
+        "waiting": GaugeMetricFamily("openchat_queue_length", "Requests waiting for a free slot", labels=["model"]),
+        "restarts": CounterMetricFamily(
+            "openchat_engine_restarts", "Times the engine died or hung and was restarted", labels=["model"]
+        ),
+    }
+    for engine in engines:
+        label = [engine.model_id]
+        families["up"].add_metric(label, 1.0 if engine.state == "ready" else 0.0)
+        families["slots"].add_metric(label, engine.slots)
+        families["generating"].add_metric(label, engine.generating)
+        families["waiting"].add_metric(label, engine.queue_length)
+        families["restarts"].add_metric(label, engine.restarts)
+
+    class Snapshot(Collector):
+        def collect(self) -> Iterator[Metric]:
+            yield from families.values()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Snapshot())
+    return generate_latest(registry)

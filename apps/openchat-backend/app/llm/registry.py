@@ -1,6 +1,7 @@
 """Turns a model id into a LangChain chat model, for every configured provider.
 
-- `local`: GGUF files in the models folder, run in-process (app/llm/local.py).
+- `local`: GGUF files in the models folder, each served by its own supervised llama-server
+  (app/llm/engine.py) and reached through the same OpenAI-compatible chat model as below.
 - `together`: Together AI, when TOGETHER_API_KEY is set (ids `together/<model>`).
 - `openai-compatible`: any OpenAI-compatible server (vLLM, Ollama, llama.cpp server, LM
   Studio) when OPENAI_COMPATIBLE_BASE_URL is set (ids `openai-compatible/<model>`).
@@ -9,11 +10,11 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
 import math
-import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,8 @@ from langchain_core.messages import BaseMessage
 
 from app.core.config import Settings
 from app.llm.bundled import BUNDLED_BY_FILENAME
-from app.llm.local import ChatLocalLlama, GgufInfo, LocalEngine, read_gguf_info
+from app.llm.engine import EngineProcess, EngineSettings, LocalEngines
+from app.llm.gguf_info import GgufInfo, read_gguf_info
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +75,33 @@ class ChatOptions:
     max_tokens: int
 
 
-# Loaded local models stay warm for the life of the process, shared by every app instance.
-_ENGINES: dict[tuple[Path, int, int], LocalEngine] = {}
-_ENGINES_LOCK = threading.Lock()
-_GGUF_INFO: dict[tuple[Path, int, int], GgufInfo] = {}
+ROLE_BY_TYPE = {"human": "user", "ai": "assistant", "system": "system"}
+_GGUF_INFO: dict[tuple[Path, int, int], GgufInfo] = {}  # file metadata, by path, size and mtime
 
 
-def local_engines() -> list[LocalEngine]:
-    return list(_ENGINES.values())
+def engine_settings(settings: Settings) -> EngineSettings:
+    return EngineSettings(
+        binary=settings.engine_binary,
+        threads=settings.local_threads,
+        slots=settings.local_slots,
+        context_tokens=settings.local_context_tokens,
+        cache_ram_mib=settings.engine_cache_mib,
+        queue_size=settings.queue_size,
+        log_dir=settings.data_dir / "logs",
+    )
 
 
-@atexit.register
-def _close_engines() -> None:
-    for engine in local_engines():
-        engine.close()
+def to_openai_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    result = []
+    for message in messages:
+        role = ROLE_BY_TYPE.get(message.type)
+        if role is None:
+            raise ValueError(f"Unsupported message type: {message.type}")
+        result.append({"role": role, "content": message.text})
+    return result
 
 
-def _gguf_info(path: Path) -> GgufInfo:
+def gguf_info(path: Path) -> GgufInfo:
     stat = path.stat()
     key = (path, stat.st_size, stat.st_mtime_ns)
     if key not in _GGUF_INFO:
@@ -98,8 +110,9 @@ def _gguf_info(path: Path) -> GgufInfo:
 
 
 class ModelRegistry:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engines: LocalEngines | None = None) -> None:
         self.settings = settings
+        self.engines = engines or LocalEngines(engine_settings(settings))
         self._remote_cache: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._remote_lock = asyncio.Lock()
 
@@ -115,7 +128,9 @@ class ModelRegistry:
         return [ModelInfo(**{**m.__dict__, "default": m.id == default_id}) for m in models]
 
     def default_model_id(self, models: list[ModelInfo]) -> str | None:
-        ids = [m.id for m in models]
+        # A local model whose engine was given up on is still listed (chat says why), never the default.
+        failed = {e.model_id for e in self.engines.all() if e.state == "failed"}
+        ids = [m.id for m in models if m.id not in failed]
         if self.settings.default_model in ids:
             return self.settings.default_model
         return ids[0] if ids else None
@@ -133,7 +148,7 @@ class ModelRegistry:
         for path in sorted(folder.glob("*.gguf")):
             bundled = BUNDLED_BY_FILENAME.get(path.name)
             try:
-                info = _gguf_info(path)
+                info = gguf_info(path)
             except (ValueError, OSError) as error:
                 log.warning("Skipping %s: not a readable GGUF model (%s)", path.name, error)
                 continue
@@ -217,32 +232,45 @@ class ModelRegistry:
             for model, name, context in TOGETHER_FALLBACK_MODELS
         ]
 
-    # -- chat models -----------------------------------------------------------------------
+    # -- chat models ----------------------------------------------------------------------
 
-    def engine(self, info: ModelInfo) -> LocalEngine:
+    def engine(self, info: ModelInfo) -> EngineProcess:
         assert info.path is not None
-        key = (info.path, self.settings.local_context_tokens, self.settings.local_threads)
-        with _ENGINES_LOCK:
-            engine = _ENGINES.get(key)
-            if engine is None:
-                engine = LocalEngine(
-                    info.path,
-                    context_tokens=self.settings.local_context_tokens,
-                    threads=self.settings.local_threads,
-                    queue_size=self.settings.queue_size,
-                )
-                _ENGINES[key] = engine
-            engine.queue_size = self.settings.queue_size
-            return engine
+        engine = self.engines.get(info.id, info.path, gguf_info(info.path))
+        engine.start()
+        return engine
+
+    def is_engine_backed(self, info: ModelInfo) -> bool:
+        return info.provider == "local" and info.path is not None
+
+    @asynccontextmanager
+    async def reserve(self, info: ModelInfo) -> AsyncIterator[EngineProcess | None]:
+        """Hold a place on the model's engine for one generation (local models; remote ones need none).
+
+        Raises EngineBusyError when its slots and waiting line are full, EngineUnavailableError
+        while it (re)starts or after it was given up on.
+        """
+        if not self.is_engine_backed(info):
+            yield None
+            return
+        engine = self.engine(info)
+        await engine.ready()
+        engine.admit()
+        started = time.monotonic()
+        try:
+            yield engine
+        finally:
+            engine.release(time.monotonic() - started)
 
     def chat_model(self, info: ModelInfo, options: ChatOptions) -> BaseChatModel:
-        if info.provider == "local":
-            return ChatLocalLlama(
-                model_name=info.id,
-                engine=self.engine(info),
-                temperature=options.temperature,
-                top_p=options.top_p,
-                max_tokens=options.max_tokens,
+        if self.is_engine_backed(info):
+            engine = self.engine(info)
+            return self._openai_compatible(
+                model=info.id,
+                base_url=f"{engine.base_url}/v1",
+                api_key=engine.api_key,
+                options=options,
+                max_retries=0,  # a dead engine is being restarted; the user is told to retry
             )
         if info.provider == "together":
             from langchain_together import ChatTogether
@@ -257,30 +285,44 @@ class ModelRegistry:
                 stream_usage=True,
                 max_retries=1,
             )
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(
+        return self._openai_compatible(
             model=info.remote_name or info.id,
             base_url=self.settings.openai_compatible_base_url,
             # Local servers often need no key, but the client insists on one.
             api_key=self.settings.openai_compatible_api_key or "not-needed",
+            options=options,
+            max_retries=1,
+        )
+
+    @staticmethod
+    def _openai_compatible(
+        model: str, base_url: str | None, api_key: str, options: ChatOptions, max_retries: int
+    ) -> BaseChatModel:
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
             temperature=options.temperature,
             top_p=options.top_p,
             max_completion_tokens=options.max_tokens,
             # Many OpenAI-compatible servers (llama.cpp, older vLLM) only read `max_tokens`.
             extra_body={"max_tokens": options.max_tokens},
             stream_usage=True,
-            max_retries=1,
+            max_retries=max_retries,
         )
 
-    def count_tokens(self, info: ModelInfo, messages: list[BaseMessage]) -> int:
-        """Tokens the prompt will take (blocking: exact for local models, estimated otherwise)."""
-        if info.provider == "local":
-            from app.llm.local import to_llama_messages
-
-            return len(self.engine(info).prompt_tokens(to_llama_messages(messages)))
+    async def count_tokens(self, info: ModelInfo, messages: list[BaseMessage]) -> int:
+        """Tokens the prompt will take: exact for local models (the engine's template and
+        tokenizer), estimated for remote ones."""
+        if self.is_engine_backed(info):
+            return await self.engine(info).count_prompt_tokens(to_openai_messages(messages))
         # About 3.5 characters a token for English and code, plus the chat template's overhead.
         return sum(math.ceil(len(m.text) / 3.5) + 6 for m in messages)
 
     def context_window(self, info: ModelInfo) -> int:
         return info.context_length
+
+    def close(self) -> None:
+        self.engines.close()

@@ -1,18 +1,23 @@
 """POST /api/v1/chat: prepare the conversation, start the model, stream NDJSON events.
 
-Everything that can fail before the first token (bad model, busy queue, a model that
-does not load) is answered with an HTTP status; after that, failures go in-band as one
-`error` event. Blocking work (database, tokenizer) runs in threads; the model runs in its
-own worker thread (app/llm/local.py) or over HTTP.
+Everything that can fail before the first token (bad model, busy queue, an engine that
+is restarting) is answered with an HTTP status; after that, failures go in-band as one
+`error` event. Blocking work (database) runs in threads; every model, local ones included,
+is reached over HTTP (local models run in their own supervised process, app/llm/engine.py).
+
+Fairness: one user has at most `user_max_generations` replies generating or waiting at
+once, and no reply runs longer than `max_generation_s` (it ends as `length`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -24,7 +29,7 @@ from app import crud
 from app.core.config import Settings
 from app.core.errors import ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
-from app.llm.local import EngineBusyError
+from app.llm.engine import EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
 from app.schemas import ChatRequest, EndEvent, StreamEvent
 
@@ -39,25 +44,25 @@ def encode(event: StreamEvent) -> bytes:
     return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def trim_history(
-    messages: list[BaseMessage], budget: int, count_tokens: Callable[[list[BaseMessage]], int]
+async def trim_history(
+    messages: list[BaseMessage], budget: int, count_tokens: Callable[[list[BaseMessage]], Awaitable[int]]
 ) -> tuple[list[BaseMessage], int]:
     """Drop the oldest turns (system messages kept) until the prompt fits in `budget` tokens.
 
     Returns the messages to send and how many were left out. Raises ValueError when even
     the system prompt plus the last message do not fit.
     """
-    if count_tokens(messages) <= budget:
+    if await count_tokens(messages) <= budget:
         return messages, 0
     system = [m for m in messages if isinstance(m, SystemMessage)]
     rest = [m for m in messages if not isinstance(m, SystemMessage)]
-    if count_tokens(system + rest[-1:]) > budget:
+    if await count_tokens(system + rest[-1:]) > budget:
         raise ValueError("last message too long")
     # Fewest dropped messages that fit; the token count shrinks as more are dropped.
     low, high = 0, len(rest) - 1
     while low < high:
         middle = (low + high) // 2
-        if count_tokens(system + rest[middle:]) <= budget:
+        if await count_tokens(system + rest[middle:]) <= budget:
             high = middle
         else:
             low = middle + 1
@@ -142,11 +147,68 @@ class ReplyNumbers:
         )
 
 
+def engine_unavailable(error: EngineUnavailableError) -> ApiError:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    return ApiError(503, "engine_unavailable", str(error), headers=headers)
+
+
+class UserGenerations:
+    """How many replies each user has generating or waiting; more than `limit` gets 429."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, user_id: str) -> Any:
+        with self._lock:
+            if self._counts.get(user_id, 0) >= self.limit:
+                raise ApiError(
+                    429,
+                    "too_many_generations",
+                    f"You already have {self.limit} replies generating or waiting. "
+                    "Wait for one to finish, or stop it, then send again.",
+                    headers={"Retry-After": "5"},
+                )
+            self._counts[user_id] = self._counts.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[user_id] -= 1
+                if not self._counts[user_id]:
+                    del self._counts[user_id]
+
+
+@dataclass
+class Generation:
+    """A started reply: the model's stream, what it produced before the response began, and
+    the places (user's and engine's) it holds until it ends."""
+
+    places: AsyncExitStack
+    stream: AsyncGenerator[AIMessageChunk, None] | None = None
+    early: list[tuple[AIMessageChunk, float]] = field(default_factory=list)  # with the time each arrived
+    engine: EngineProcess | None = None
+    engine_lifetime: int = 0
+
+    async def lost_engine(self) -> bool:
+        """Whether the local engine's process ended under this reply (its supervisor notices within moments)."""
+        if self.engine is None:
+            return False
+        for _ in range(20):
+            if self.engine.lifetime != self.engine_lifetime:
+                return True
+            await anyio.sleep(0.05)
+        return False
+
+
 class ChatService:
     def __init__(self, settings: Settings, registry: ModelRegistry, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.registry = registry
         self.sessions = sessions
+        self.user_generations = UserGenerations(settings.user_max_generations)
 
     async def prepare(self, request: ChatRequest, user_id: str, started: float) -> PreparedChat:
         data = request.data
@@ -182,15 +244,14 @@ class ChatService:
         messages += [MESSAGE_CLASSES[m.role](m.content) for m in request.messages]
         budget = window - max_tokens
 
-        def fit() -> tuple[list[BaseMessage], int, int]:
-            def count(batch: list[BaseMessage]) -> int:
-                return self.registry.count_tokens(model, batch)
-
-            kept, omitted = trim_history(messages, budget, count)
-            return kept, omitted, count(kept)
+        async def count(batch: list[BaseMessage]) -> int:
+            return await self.registry.count_tokens(model, batch)
 
         try:
-            kept, omitted, prompt_tokens = await anyio.to_thread.run_sync(fit)
+            kept, omitted = await trim_history(messages, budget, count)
+            prompt_tokens = await count(kept)
+        except EngineUnavailableError as error:
+            raise engine_unavailable(error) from error
         except ValueError as error:
             raise ApiError(
                 400,
@@ -231,85 +292,120 @@ class ChatService:
             started=started,
         )
 
-    async def start(
-        self, chat: PreparedChat
-    ) -> tuple[AsyncGenerator[AIMessageChunk, None], list[tuple[AIMessageChunk, float]]]:
-        """Start the model and wait for its first token, so early failures get a status code."""
-        model = self.registry.chat_model(chat.model, chat.options)
-        # astream is an async generator; typed as an iterator upstream.
-        stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(chat.messages))
-        early: list[tuple[AIMessageChunk, float]] = []  # with the time each arrived
+    async def start(self, chat: PreparedChat, user_id: str) -> Generation:
+        """Take the user's and the engine's places, start the model and wait for its first token,
+        so that early failures get a status code."""
+        places = AsyncExitStack()
+        generation = Generation(places=places)
         try:
+            places.enter_context(self.user_generations.hold(user_id))
+            generation.engine = await places.enter_async_context(self.registry.reserve(chat.model))
+            generation.engine_lifetime = generation.engine.lifetime if generation.engine else 0
+            model = self.registry.chat_model(chat.model, chat.options)
+            # astream is an async generator; typed as an iterator upstream.
+            generation.stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(chat.messages))
+            places.push_async_callback(generation.stream.aclose)
             # Remote servers may open with empty role chunks; wait for text or the end.
-            while not early or not (early[-1][0].text or early[-1][0].usage_metadata):
-                chunk = await anext(stream, None)
+            while not generation.early or not (generation.early[-1][0].text or generation.early[-1][0].usage_metadata):
+                chunk = await anext(generation.stream, None)
                 if chunk is None:
                     break
-                early.append((chunk, time.monotonic()))
+                generation.early.append((chunk, time.monotonic()))
+        except ApiError:
+            await places.aclose()
+            raise
         except EngineBusyError as error:
-            await stream.aclose()
+            await places.aclose()
             raise ApiError(
                 429,
                 "model_busy",
                 f"{chat.model.name} is busy with other requests and its queue is full; retry in {error.retry_after} s.",
                 headers={"Retry-After": str(error.retry_after)},
             ) from error
+        except EngineUnavailableError as error:
+            await places.aclose()
+            await self._finish(chat, ReplyState(), "error", error=str(error))
+            raise engine_unavailable(error) from error
         except Exception as error:
-            await stream.aclose()
+            await places.aclose()
+            if await generation.lost_engine():
+                log.error("The local engine for %s died before the first token", chat.model.id)
+                await self._finish(chat, ReplyState(), "error", error="engine_crashed")
+                raise ApiError(
+                    503,
+                    "engine_restarting",
+                    f"The local engine for {chat.model.name} stopped and is restarting; your message is saved. "
+                    "Retry in a few seconds.",
+                    headers={"Retry-After": "5"},
+                ) from error
             log.exception("Model %s failed before the first token", chat.model.id)
-            reason = str(error)
-            await self._finish(chat, ReplyState(), "error", error=reason)
+            await self._finish(chat, ReplyState(), "error", error=str(error))
             raise ApiError(
                 500,
                 "model_failed",
                 f"The model {chat.model.id} failed before replying: {error}. Try again, or pick another model.",
             ) from error
-        return stream, early
+        return generation
 
-    async def events(
-        self,
-        chat: PreparedChat,
-        stream: AsyncGenerator[AIMessageChunk, None],
-        early: list[tuple[AIMessageChunk, float]],
-    ) -> AsyncIterator[bytes]:
+    async def events(self, chat: PreparedChat, generation: Generation) -> AsyncIterator[bytes]:
         """The NDJSON body. On client disconnect (cancellation) the partial reply is kept."""
         state = ReplyState()
-        yield encode(
-            {"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id}
-        )
-        if chat.omitted:
-            yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
-        outcome = "cancelled"
+        deadline = chat.started + self.settings.max_generation_s
+        assert generation.stream is not None
         try:
-            for chunk, arrived in early:
-                if text := state.absorb(chunk, arrived):
-                    yield encode({"type": "token", "content": text})
-            async for chunk in stream:
-                if text := state.absorb(chunk, time.monotonic()):
-                    yield encode({"type": "token", "content": text})
-            outcome = "complete"
-        except Exception as error:  # in-band: the stream has begun
-            outcome = "error"
-            log.exception("Model %s failed while streaming", chat.model.id)
-            await self._finish(chat, state, "error", error=str(error))
             yield encode(
-                {
-                    "type": "error",
-                    "code": "model_failed",
-                    "message": f"The model stopped with an error: {error}. Your message is saved; press Retry.",
-                }
+                {"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id}
             )
-            return
+            if chat.omitted:
+                yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
+            outcome = "cancelled"
+            try:
+                for chunk, arrived in generation.early:
+                    if text := state.absorb(chunk, arrived):
+                        yield encode({"type": "token", "content": text})
+                async for chunk in generation.stream:
+                    now = time.monotonic()
+                    if text := state.absorb(chunk, now):
+                        yield encode({"type": "token", "content": text})
+                    if now > deadline and state.usage is None:
+                        state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
+                        break
+                outcome = "complete"
+            except Exception as error:  # in-band: the stream has begun
+                outcome = "error"
+                crashed = await generation.lost_engine()
+                if crashed:
+                    log.error("The local engine for %s died while streaming", chat.model.id)
+                else:
+                    log.exception("Model %s failed while streaming", chat.model.id)
+                await self._finish(chat, state, "error", error="engine_crashed" if crashed else str(error))
+                yield encode(
+                    {
+                        "type": "error",
+                        "code": "engine_crashed" if crashed else "model_failed",
+                        "message": (
+                            "The local engine stopped while replying and is restarting. Your message is saved; "
+                            "press Retry in a few seconds."
+                            if crashed
+                            else f"The model stopped with an error: {error}. Your message is saved; press Retry."
+                        ),
+                    }
+                )
+                return
+            finally:
+                if outcome == "cancelled":
+                    # Client gone or stop pressed: stop the model and keep what was generated.
+                    with anyio.CancelScope(shield=True):
+                        await generation.places.aclose()
+                        await self._finish(chat, state, "cancelled")
+            await generation.places.aclose()  # frees the engine slot before the database write
+            title, numbers = await self._finish(chat, state, "complete")
+            if title:
+                yield encode({"type": "title", "title": title})
+            yield encode(self._end_event(chat, state, numbers))
         finally:
-            if outcome == "cancelled":
-                # Client gone or stop pressed: stop the model and keep what was generated.
-                with anyio.CancelScope(shield=True):
-                    await stream.aclose()
-                    await self._finish(chat, state, "cancelled")
-        title, numbers = await self._finish(chat, state, "complete")
-        if title:
-            yield encode({"type": "title", "title": title})
-        yield encode(self._end_event(chat, state, numbers))
+            with anyio.CancelScope(shield=True):
+                await generation.places.aclose()
 
     async def _finish(
         self, chat: PreparedChat, state: ReplyState, status: str, error: str | None = None

@@ -13,6 +13,7 @@ async def test_healthz_and_readyz_when_everything_is_there(make_settings: Any, m
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "default_model": "ok: fake-model"}
+    assert ready.json()["engines"] == {}  # fake models run no local engine
 
 
 async def test_readyz_is_503_without_any_model(make_settings: Any, make_client: Any, tmp_path: Path) -> None:

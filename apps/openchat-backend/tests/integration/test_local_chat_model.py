@@ -1,48 +1,60 @@
-"""The LangChain chat model over llama.cpp, used directly (sync, async, early close)."""
+"""The LangChain chat model of a local model, used directly: the engine's OpenAI-compatible
+endpoint through the same `ChatOpenAI` path as remote servers (sync, async, early close)."""
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from app.llm.local import ChatLocalLlama, to_llama_messages
+from app.core.config import Settings
 from app.llm.registry import ChatOptions, ModelRegistry
 from tests.conftest import FAST_MODEL
+from tests.integration.conftest import engine_idle, engine_tokens_generated
 
 
-def local_model(make_settings: Any, max_tokens: int = 24) -> ChatLocalLlama:
-    registry = ModelRegistry(make_settings())
+@pytest.fixture
+async def registry(make_settings: Callable[..., Settings]) -> AsyncIterator[ModelRegistry]:
+    registry = ModelRegistry(make_settings(local_slots=1))
+    yield registry
+    registry.close()
+
+
+async def local_model(registry: ModelRegistry, max_tokens: int = 24) -> Any:
     info = next(m for m in registry._local_models() if m.id == FAST_MODEL)
-    model = registry.chat_model(info, ChatOptions(temperature=0.0, top_p=0.95, max_tokens=max_tokens))
-    assert isinstance(model, ChatLocalLlama)
-    return model
+    await registry.engine(info).ready()
+    return registry.chat_model(info, ChatOptions(temperature=0.0, top_p=0.95, max_tokens=max_tokens))
 
 
-def test_invoke_and_stream_return_a_real_reply_with_usage(make_settings: Any) -> None:
-    model = local_model(make_settings)
-    reply = model.invoke([SystemMessage("Answer in one short sentence."), HumanMessage("What is Python?")])
+async def test_invoke_and_stream_return_a_real_reply_with_usage(registry: ModelRegistry) -> None:
+    model = await local_model(registry)
+    reply = await model.ainvoke([SystemMessage("Answer in one short sentence."), HumanMessage("What is Python?")])
     assert "python" in reply.text.lower()
     assert reply.usage_metadata and reply.usage_metadata["output_tokens"] > 3
-    chunks = [chunk.text for chunk in model.stream("Count from one to five.")]
+    chunks = [chunk.text async for chunk in model.astream("Count from one to five.")]
     assert len([c for c in chunks if c]) >= 5
 
 
-async def test_closing_the_stream_early_stops_generation(make_settings: Any) -> None:
-    model = local_model(make_settings, max_tokens=400)
-    prompt = "Write a very long story about a dragon."
-    stream = model.astream(prompt)
+async def test_closing_the_stream_early_stops_generation_in_the_engine(registry: ModelRegistry) -> None:
+    model = await local_model(registry, max_tokens=400)
+    engine = registry.engines.find(FAST_MODEL)
+    assert engine is not None
+    generated_before = engine_tokens_generated(engine)
+    stream = model.astream("Write a very long story about a dragon.")
     received = 0
     async for chunk in stream:
         received += bool(chunk.text)
         if received == 3:
+            assert not engine_idle(engine)  # the engine is generating for us
             break
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     deadline = time.monotonic() + 10
-    while model.engine._pending and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert model.engine._pending == 0
-    # The context holds the prompt plus only the few tokens generated before the close.
-    prompt_tokens = len(model.engine.prompt_tokens(to_llama_messages([HumanMessage(prompt)])))
-    assert model.engine._llama.n_tokens - prompt_tokens <= received + 5
+    while not engine_idle(engine):
+        assert time.monotonic() < deadline, "the engine kept generating after the stream was closed"
+        await asyncio.sleep(0.02)  # the loop must run: closing the HTTP stream happens on it
+    # The engine generated only a token or two past what we received, far from the 400 allowed.
+    assert engine_tokens_generated(engine) - generated_before <= received + 3
     reply = await model.ainvoke("Say OK.")
     assert reply.text

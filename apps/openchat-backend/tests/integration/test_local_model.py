@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.llm.registry import local_engines
 from tests.conftest import FAST_MODEL, MODELS_DIR
+from tests.integration.conftest import engine_idle, engine_tokens_generated
 
 LONG_PROMPT = "Write a detailed, step by step essay about the history of computers, at least 600 words."
 
@@ -37,10 +37,6 @@ def read_stream(client: httpx.Client, body: dict[str, Any]) -> tuple[list[dict[s
             reads_with_tokens += any(e["type"] == "token" for e in parsed)
             found += parsed
     return found, reads_with_tokens
-
-
-def engine_for(model_id: str) -> Any:
-    return next(e for e in local_engines() if e.path.name == f"{model_id}.gguf")
 
 
 def wait_until(condition: Any, seconds: float = 30) -> None:
@@ -119,16 +115,21 @@ def test_health_is_answered_while_the_model_generates(live_server: Any) -> None:
 
 
 def test_disconnect_stops_the_model_frees_the_engine_and_keeps_the_partial_reply(live_server: Any) -> None:
-    url = live_server()
+    url = live_server(local_slots=1)
     received = 0
     with httpx.Client(base_url=url, timeout=120) as client:
+        read_stream(client, chat_body("warm"))  # the engine is up
+        generated_before = engine_tokens_generated(url.engine(FAST_MODEL))
         with client.stream("POST", "/api/v1/chat", json=chat_body("gone", LONG_PROMPT, max_tokens=400)) as response:
             for line in response.iter_lines():
                 received += json.loads(line)["type"] == "token"
                 if received == 5:
                     break  # the client goes away mid-reply
-        engine = engine_for(FAST_MODEL)
-        wait_until(lambda: engine._pending == 0)
+        engine = url.engine(FAST_MODEL)
+        # The engine itself stops generating, and its place is given back.
+        wait_until(lambda: engine_idle(engine), seconds=5)
+        wait_until(lambda: engine.generating == 0, seconds=5)
+        assert engine_tokens_generated(engine) - generated_before <= received + 3
 
         def stored_reply() -> dict[str, Any] | None:
             messages = client.get("/api/v1/conversations/gone").json()["messages"]
@@ -148,7 +149,7 @@ def test_disconnect_stops_the_model_frees_the_engine_and_keeps_the_partial_reply
 
 @pytest.mark.parametrize("queue_size", [0, 1])
 def test_a_second_request_waits_in_the_queue_or_gets_429(live_server: Any, queue_size: int) -> None:
-    url = live_server(queue_size=queue_size)
+    url = live_server(queue_size=queue_size, local_slots=1)
     with (
         httpx.Client(base_url=url, timeout=120) as first,
         httpx.Client(base_url=url, timeout=120) as second,
@@ -165,7 +166,7 @@ def test_a_second_request_waits_in_the_queue_or_gets_429(live_server: Any, queue
             found: list[dict[str, Any]] = []
             waiter = threading.Thread(target=lambda: found.extend(read_stream(second, chat_body("q2"))[0]))
             waiter.start()
-            wait_until(lambda: engine_for(FAST_MODEL).queue_length == 1)
+            wait_until(lambda: url.engine(FAST_MODEL).queue_length == 1)
             metrics = httpx.get(f"{url}/metrics").text
             assert f'openchat_queue_length{{model="{FAST_MODEL}"}} 1.0' in metrics
             rest = [json.loads(line) for line in lines]

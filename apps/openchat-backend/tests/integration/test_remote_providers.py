@@ -1,11 +1,10 @@
 """The together and openai-compatible providers against a real OpenAI-compatible server.
 
-`python -m llama_cpp.server` serves the bundled 0.5B model on loopback; the providers talk
-to it exactly as they would to Together AI, vLLM or Ollama.
+llama.cpp's llama-server (the local engine's own binary) serves the bundled 0.5B model on
+loopback; the providers talk to it exactly as they would to Together AI, vLLM or Ollama.
 """
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.config import Settings
 from tests.conftest import FAST_MODEL, MODELS_DIR, free_port
 from tests.integration.test_local_model import read_stream
 
@@ -22,38 +22,21 @@ ALIAS = "qwen-remote"
 @pytest.fixture(scope="module")
 def openai_server() -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(MODELS_DIR / f"{FAST_MODEL}.gguf"),
-            "--model_alias",
-            ALIAS,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--verbose",
-            "false",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    engine = Settings(_env_file=None).engine_binary  # type: ignore[call-arg]
+    command = [str(engine), "--model", str(MODELS_DIR / f"{FAST_MODEL}.gguf"), "--alias", ALIAS]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--ctx-size", "4096", "--parallel", "1", "--no-webui"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                 break
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"llama_cpp.server did not start: {process.stderr.read() if process.stderr else ''}")
+            raise RuntimeError(f"llama-server did not start: {process.stderr.read() if process.stderr else ''}")
         time.sleep(0.3)
     yield url
     process.terminate()

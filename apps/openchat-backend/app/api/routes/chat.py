@@ -31,7 +31,8 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
         200: {"content": {"application/x-ndjson": {}}, "description": "One JSON event per line"},
         400: {"description": "Invalid request"},
         404: {"description": "Conversation belongs to someone else or does not exist"},
-        429: {"description": "Model busy or rate limited; see Retry-After"},
+        429: {"description": "Model busy, too many replies of this user at once, or rate limited; see Retry-After"},
+        503: {"description": "The local engine is restarting or unavailable; see Retry-After"},
     },
 )
 async def chat(
@@ -40,7 +41,7 @@ async def chat(
     started = time.monotonic()
     await anyio.to_thread.run_sync(limits.check, "chat", f"user:{user.id}")  # a Redis call would block
     prepared = await service.prepare(body, user.id, started)
-    stream, early = await service.start(prepared)
+    generation = await service.start(prepared, user.id)
     return StreamingResponse(
-        service.events(prepared, stream, early), media_type="application/x-ndjson", headers=STREAM_HEADERS
+        service.events(prepared, generation), media_type="application/x-ndjson", headers=STREAM_HEADERS
     )

@@ -1,12 +1,13 @@
 """Liveness, readiness and Prometheus metrics (outside /api/v1)."""
 
 import anyio
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.api.deps import RegistryDep, SessionFactoryDep
+from app.core.metrics import engine_metrics
 
 router = APIRouter(tags=["health"])
 
@@ -30,14 +31,18 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
     except Exception as error:  # noqa: BLE001 - readiness reports any failure
         checks["database"] = f"error: {error}"
     model = await registry.get(None)
-    # Listed means the GGUF metadata was read (local) or the provider answered (remote).
+    # Listed means the GGUF metadata was read (local) or the provider answered (remote); a local
+    # engine that was given up on is never the default.
     checks["default_model"] = f"ok: {model.id}" if model else "error: no model available (run `make setup`)"
     ready = all(value.startswith("ok") for value in checks.values())
+    # Each local engine: state, slots, and every restart with how the last one ended.
+    engines = registry.engines.status()
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not ready", "checks": checks, "engines": engines},
+        status_code=200 if ready else 503,
     )
 
 
 @router.get("/metrics")
-async def metrics(_request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(registry: RegistryDep) -> Response:
+    return Response(generate_latest() + engine_metrics(registry.engines.all()), media_type=CONTENT_TYPE_LATEST)
