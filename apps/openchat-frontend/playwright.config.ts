@@ -3,8 +3,9 @@ import { defineConfig, devices } from "@playwright/test";
 /**
  * End-to-end tests against the real backend and the bundled 0.5B model.
  * `tests/e2e/global-setup.ts` starts real backends (auth off, auth required, 6-second tokens,
- * a queue of zero) on free ports with fresh temporary SQLite databases, a `next start` server in
- * front of each, and one Next server whose backend is down. Tests may start their own backend.
+ * a queue of zero) on free ports with fresh temporary SQLite databases, the standalone Next.js
+ * server (`.next/standalone/server.js`) in front of each, and one whose backend is down. Tests may
+ * start their own backend.
  * Run `npm run build` first. Debian's Chromium is used; no browser is downloaded.
  */
 export default defineConfig({

@@ -43,3 +43,15 @@ def test_every_setting_is_documented_in_env_example() -> None:
         alias = field.validation_alias
         name = alias.choices[0] if alias is not None and hasattr(alias, "choices") else None
         assert name and re.search(rf"^#?\s*{name}=", documented, re.MULTILINE), f"{name} is not in .env.example"
+
+
+def test_make_and_the_docker_image_build_the_same_portable_engine() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    dockerfile = (ROOT / "apps" / "openchat-backend" / "Dockerfile").read_text()
+    assert re.search(r"^ENGINE_VARIANT \?= portable$", makefile, re.MULTILINE)
+    assert "scripts/build-engine.sh /opt/engine portable" in dockerfile
+    assert "OPENCHAT_ENGINE_BIN=/opt/engine/bin/llama-server" in dockerfile
+    # Both go through the one script, whose portable flags never assume the build machine's CPU.
+    script = (ROOT / "apps" / "openchat-backend" / "scripts" / "build-engine.sh").read_text()
+    portable = re.search(r"^\s*portable\) flags\+=\((.*)\) ;;$", script, re.MULTILINE)
+    assert portable and portable.group(1) == "-DGGML_NATIVE=OFF"

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 EngineState = Literal["stopped", "starting", "ready", "restarting", "failed"]
 
 START_TIMEOUT_S = 300.0  # loading a large model from a cold disk
+READY_WAIT_S = 120.0  # how long a request waits for a starting or restarting engine before 503
 HEALTH_INTERVAL_S = 5.0
 HEALTH_FAILURES_BEFORE_KILL = 3
 FAILED_STARTS_BEFORE_GIVING_UP = 3
@@ -208,24 +209,32 @@ class EngineProcess:
                 self._thread = threading.Thread(target=self._supervise, name=f"engine-{self.model_id}", daemon=True)
                 self._thread.start()
 
+    def _unavailable(self) -> EngineUnavailableError:
+        if self.state == "failed":
+            return EngineUnavailableError(
+                f"The local engine for {self.model_id} could not start: {self.failure}", retry_after=None
+            )
+        return EngineUnavailableError(
+            f"The local engine for {self.model_id} is {self.state}; retry in a few seconds.", retry_after=5
+        )
+
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         """Block until the server can generate; raise EngineUnavailableError otherwise."""
         self.start()
-        if self.state == "failed":
-            raise EngineUnavailableError(
-                f"The local engine for {self.model_id} could not start: {self.failure}", retry_after=None
-            )
-        if not self._ready.wait(timeout):
-            raise EngineUnavailableError(
-                f"The local engine for {self.model_id} is {self.state}; retry in a few seconds.", retry_after=5
-            )
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.1):
+            if self.state == "failed" or time.monotonic() > deadline:
+                raise self._unavailable()
 
-    async def ready(self, wait_s: float = START_TIMEOUT_S) -> None:
-        if self._ready.is_set():
-            return
-        await anyio.to_thread.run_sync(self.wait_ready, wait_s)
-        if not self._ready.is_set():  # gave up while we waited
-            self.wait_ready(0)
+    async def ready(self, wait_s: float = READY_WAIT_S) -> None:
+        """Wait (without a thread) until the server can generate; a request arriving while it
+        restarts waits for it rather than failing, up to `wait_s`."""
+        self.start()
+        deadline = time.monotonic() + wait_s
+        while not self._ready.is_set():
+            if self.state == "failed" or time.monotonic() > deadline:
+                raise self._unavailable()
+            await anyio.sleep(0.05)
 
     def close(self, timeout: float = 15.0) -> None:
         self._closing.set()

@@ -77,7 +77,7 @@ def test_four_users_stream_at_once_and_a_third_reply_of_one_user_gets_429(live_s
             except Exception as error:
                 errors.append(f"user {user}: {error!r}")
 
-        threads = [threading.Thread(target=chat, args=(user, f"u{user}", 120)) for user in range(4)]
+        threads = [threading.Thread(target=chat, args=(user, f"u{user}", 80)) for user in range(4)]
         for thread in threads:
             thread.start()
         wait_until(lambda: len(first_token_at) == 4 or bool(errors) or len(ended_at) > 0, seconds=120)

@@ -1,10 +1,12 @@
 /**
  * Starts the servers the e2e tests need and returns the teardown:
  *  - real backends (each `uvicorn app:app` from ../openchat-backend, fresh temp SQLite + data
- *    dir, 0.5B model): auth off; auth required; auth required with 6-second access tokens;
- *    auth off with no waiting queue (a second request while the model generates gets 429),
- *  - a `next start` production server in front of each (BACKEND_URL pointing at it),
- *  - one more `next start` whose BACKEND_URL is a free port where nothing listens: the
+ *    dir, 0.5B model, at most 2 parallel generation slots): auth off; auth required; auth
+ *    required with 6-second access tokens; auth off with one slot and no waiting queue (a
+ *    second request while the model generates gets 429),
+ *  - the production build's standalone server (`node .next/standalone/server.js`, as `make run`
+ *    starts it) in front of each (BACKEND_URL pointing at it),
+ *  - one more standalone server whose BACKEND_URL is a free port where nothing listens: the
  *    "server unreachable" test starts a backend there itself.
  * URLs are passed to the tests through environment variables.
  */
@@ -15,10 +17,11 @@ import path from "node:path";
 
 import {
   backendEnv,
+  ensureStandaloneAssets,
   FRONTEND_DIR,
   freePort,
   LOG_DIR,
-  NEXT_BIN,
+  STANDALONE_SERVER,
   start,
   startBackend,
   stopGroup,
@@ -28,9 +31,7 @@ import {
 
 export default async function globalSetup() {
   if (!fs.existsSync(UVICORN)) throw new Error(`Backend venv not found at ${UVICORN}; run the backend setup first.`);
-  if (!fs.existsSync(path.join(FRONTEND_DIR, ".next/BUILD_ID"))) {
-    throw new Error("No production build found: run `npm run build` before `npm run test:e2e`.");
-  }
+  ensureStandaloneAssets();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openchat-e2e-"));
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const procs: ChildProcess[] = [];
@@ -50,12 +51,17 @@ export default async function globalSetup() {
       env: { OPENCHAT_AUTH: "required", OPENCHAT_ACCESS_TOKEN_MINUTES: "0.1" },
       urlEnv: "E2E_EXPIRY_BACKEND_URL",
     },
-    // No waiting queue: while the model generates, another chat request gets a real 429.
-    // The chat rate limit (also a 429) is raised so that only "model busy" can answer 429
-    // here, even after the sidebar test has created its conversations.
+    // One generation slot and no waiting queue: while the model generates, another chat
+    // request gets a real 429. The chat rate limit (also a 429) is raised so that only "model
+    // busy" can answer 429 here, even after the sidebar test has created its conversations.
     {
       name: "backend-busy",
-      env: { OPENCHAT_AUTH: "off", OPENCHAT_QUEUE_SIZE: "0", OPENCHAT_RATE_LIMIT_CHAT: "1000/minute" },
+      env: {
+        OPENCHAT_AUTH: "off",
+        OPENCHAT_LOCAL_SLOTS: "1",
+        OPENCHAT_QUEUE_SIZE: "0",
+        OPENCHAT_RATE_LIMIT_CHAT: "1000/minute",
+      },
       urlEnv: "E2E_BUSY_BACKEND_URL",
     },
   ];
@@ -90,7 +96,9 @@ export default async function globalSetup() {
     ];
     for (const f of fronts) {
       const p = await port();
-      const proc = start(f.name, process.execPath, [NEXT_BIN, "start", "--hostname", "127.0.0.1", "--port", String(p)], FRONTEND_DIR, {
+      const proc = start(f.name, process.execPath, [STANDALONE_SERVER], FRONTEND_DIR, {
+        PORT: String(p),
+        HOSTNAME: "127.0.0.1",
         BACKEND_URL: f.backend,
         NEXT_TELEMETRY_DISABLED: "1",
         NODE_ENV: "production",

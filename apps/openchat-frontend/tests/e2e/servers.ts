@@ -11,9 +11,32 @@ import { fileURLToPath } from "node:url";
 export const FRONTEND_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BACKEND_DIR = path.resolve(FRONTEND_DIR, "../openchat-backend");
 export const UVICORN = path.join(BACKEND_DIR, ".venv/bin/uvicorn");
-export const NEXT_BIN = path.join(FRONTEND_DIR, "node_modules/next/dist/bin/next");
+/** What `next build` writes with `output: "standalone"` (see next.config.ts); `make run` starts it too. */
+export const STANDALONE_DIR = path.join(FRONTEND_DIR, ".next/standalone");
+export const STANDALONE_SERVER = path.join(STANDALONE_DIR, "server.js");
 export const LOG_DIR = path.join(FRONTEND_DIR, "test-results/logs");
 export const TEST_MODEL = "qwen2.5-coder-0.5b-instruct";
+
+/**
+ * The standalone server serves static files only from its own folder: copies `.next/static` and
+ * `public` there unless this build's are there already (the Makefile copies them after each build;
+ * this covers a build made with `npm run build` alone).
+ */
+export function ensureStandaloneAssets(): void {
+  const buildIdFile = path.join(FRONTEND_DIR, ".next/BUILD_ID");
+  if (!fs.existsSync(STANDALONE_SERVER) || !fs.existsSync(buildIdFile)) {
+    throw new Error("No standalone production build found: run `npm run build` before `npm run test:e2e`.");
+  }
+  const buildId = fs.readFileSync(buildIdFile, "utf8").trim();
+  if (fs.existsSync(path.join(STANDALONE_DIR, ".next/static", buildId))) return;
+  for (const [from, to] of [
+    [path.join(FRONTEND_DIR, ".next/static"), path.join(STANDALONE_DIR, ".next/static")],
+    [path.join(FRONTEND_DIR, "public"), path.join(STANDALONE_DIR, "public")],
+  ] as const) {
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.cpSync(from, to, { recursive: true });
+  }
+}
 
 /** A port nothing listens on right now (never one of `exclude`). */
 export async function freePort(exclude: ReadonlySet<number> = new Set()): Promise<number> {
@@ -56,10 +79,15 @@ export function start(name: string, cmd: string, args: string[], cwd: string, en
   return proc;
 }
 
-/** Environment of a backend with a fresh SQLite database and data directory in `dataDir`. */
+/**
+ * Environment of a backend with a fresh SQLite database and data directory in `dataDir`.
+ * Two parallel generation slots (OPENCHAT_LOCAL_SLOTS; 0 would size them to the machine) keep
+ * memory low with four backends running at once; `extra` may set other values.
+ */
 export function backendEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     OPENCHAT_AUTH: "off",
+    OPENCHAT_LOCAL_SLOTS: "2",
     OPENCHAT_ACCESS_TOKEN_MINUTES: "15",
     OPENCHAT_DEFAULT_MODEL: TEST_MODEL,
     DATABASE_URL: `sqlite:///${path.join(dataDir, "openchat.db")}`,
@@ -74,7 +102,7 @@ export function startBackend(name: string, port: number, env: Record<string, str
   return start(name, UVICORN, ["app:app", "--host", "127.0.0.1", "--port", String(port)], BACKEND_DIR, env);
 }
 
-/** SIGTERM to the whole process group (next start spawns a child). */
+/** SIGTERM to the whole process group (a server's children too). */
 export function stopGroup(proc: ChildProcess) {
   if (proc.pid && proc.exitCode === null && proc.signalCode === null) {
     try {
