@@ -24,8 +24,10 @@ def body(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def fake(make_settings: Callable[..., Settings], make_client: Any) -> Callable[..., Any]:
-    async def build(**script: Any) -> tuple[httpx.AsyncClient, FakeRegistry]:
-        settings = make_settings()
+    async def build(
+        settings_overrides: dict[str, Any] | None = None, **script: Any
+    ) -> tuple[httpx.AsyncClient, FakeRegistry]:
+        settings = make_settings(**(settings_overrides or {}))
         registry = FakeRegistry(settings, **script)
         return await make_client(settings, registry), registry
 
@@ -194,3 +196,30 @@ async def test_a_message_longer_than_the_context_is_400(fake: Any) -> None:
     assert response.json()["code"] == "message_too_long"
     # A refused request leaves no half-made conversation behind.
     assert (await client.get("/api/v1/conversations/conv-1")).status_code == 404
+
+
+async def test_a_reply_past_the_generation_time_limit_ends_as_length(fake: Any) -> None:
+    client, _ = await fake({"max_generation_s": 0.5}, tokens=[f" t{i}" for i in range(40)], delay=0.05)
+    lines = events(await client.post("/api/v1/chat", json=body(id="runaway")))
+    tokens = [e for e in lines if e["type"] == "token"]
+    assert lines[-1]["type"] == "end" and lines[-1]["finish_reason"] == "length"
+    assert 3 <= len(tokens) < 40  # stopped well before the model's own end
+    stored = (await client.get("/api/v1/conversations/runaway")).json()["messages"][-1]
+    assert stored["finish_reason"] == "length" and stored["content"] == "".join(e["content"] for e in tokens)
+
+
+async def test_one_user_may_have_two_replies_generating_and_a_third_gets_429(fake: Any) -> None:
+    import asyncio
+
+    client, _ = await fake({"user_max_generations": 2}, tokens=["slow"] * 40, delay=0.05)
+    running = [asyncio.create_task(client.post("/api/v1/chat", json=body(id=f"r{n}"))) for n in range(2)]
+    for conversation in ("r0", "r1"):  # both requests got past validation and storage: they are generating
+        while (await client.get(f"/api/v1/conversations/{conversation}")).status_code != 200:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    refused = await client.post("/api/v1/chat", json=body(id="r3"))
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_generations"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert [(await task).status_code for task in running] == [200, 200]
+    # Once they are done, the user may chat again.
+    assert (await client.post("/api/v1/chat", json=body(id="r4"))).status_code == 200
