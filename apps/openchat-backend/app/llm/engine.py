@@ -189,14 +189,6 @@ class EngineProcess:
     def log_path(self) -> Path:
         return self.settings.log_dir / f"engine-{self.model_id}.log"
 
-    def describe(self) -> str:
-        parts = [self.state, f"{self.slots} slots"]
-        if self.restarts:
-            parts.append(f"{self.restarts} restart{'s' if self.restarts != 1 else ''} (last: {self.last_exit})")
-        if self.failure:
-            parts.append(self.failure)
-        return ", ".join(parts)
-
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -217,14 +209,6 @@ class EngineProcess:
         return EngineUnavailableError(
             f"The local engine for {self.model_id} is {self.state}; retry in a few seconds.", retry_after=5
         )
-
-    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Block until the server can generate; raise EngineUnavailableError otherwise."""
-        self.start()
-        deadline = time.monotonic() + timeout
-        while not self._ready.wait(0.1):
-            if self.state == "failed" or time.monotonic() > deadline:
-                raise self._unavailable()
 
     async def ready(self, wait_s: float = READY_WAIT_S) -> None:
         """Wait (without a thread) until the server can generate; a request arriving while it
