@@ -1,255 +1,139 @@
-"""`make bench`: both bundled models, llama-cpp-python directly vs through the OpenChat API.
+"""`make bench`: the local models' speed through OpenChat, on both bundled models.
 
-Same prompt, same sampling (temperature 0), same thread count, in the same run. Prints a
-Markdown report and writes it to docs/benchmarks.md with the machine it ran on.
+1. One stream: decode tokens/s and TTFT through the API vs the engine it runs (llama-server, directly)
+   vs plain llama-cpp-python built with the same portable flags (benchmarks/single.py).
+2. Total tokens/s and TTFT p50/p99 at concurrency 1, 2, 4, 8 (benchmarks/concurrency.py).
+3. TTFT going back to a conversation of ~500/1,500/3,000 tokens, with and without the RAM prompt
+   cache (benchmarks/cache.py).
+4. Time from an engine crash (SIGKILL, SIGSEGV) to the next first token (benchmarks/crash.py).
+5. Memory of the backend and the engines, idle and under load.
+(+ token and frame gaps through the Next.js frontend, if its standalone build is there.)
+
+Writes docs/benchmarks.md (the machine, every number, the targets and whether they were met).
+`--quick` is a smoke test: 1 run, the 0.5B model, concurrency 1 and 2, the 500-token size; its report
+goes to a temporary file unless --output says otherwise. Progress goes to stderr.
 """
 
-import itertools
-import json
-import os
-import platform
-import statistics
-import subprocess
+from __future__ import annotations
+
+import argparse
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-import httpx
+from benchmarks.backend import Backend
+from benchmarks.cache import returning
+from benchmarks.common import BIG_MODEL, REPO_DIR, SMALL_MODEL, log, rss_mib
+from benchmarks.concurrency import concurrency
+from benchmarks.crash import crashes
+from benchmarks.frontend import frontend
+from benchmarks.plain import ensure_llama_cpp, system_info
+from benchmarks.report import Results, render
+from benchmarks.single import single_stream
 
-from app.core.config import BACKEND_DIR, get_settings
-from app.llm.bundled import BUNDLED_MODELS
-
-PROMPT = "Explain what a hash map is and show a short Python example."
-
-
-def prompt(run: int) -> str:
-    # A different opening each run, the same series on both paths: neither gets a full cache hit.
-    return f"Question {run}. {PROMPT}"
-
-
-MAX_TOKENS = 128
-RUNS = 3
-REPORT = BACKEND_DIR.parents[1] / "docs" / "benchmarks.md"
+REPORT = REPO_DIR / "docs" / "benchmarks.md"
+T = TypeVar("T")
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except OSError:
-        memory_kb = 0
-    import llama_cpp
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {memory_kb / 1024 / 1024:.0f} GiB RAM, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, llama-cpp-python {llama_cpp.__version__}"
+def plan(quick: bool) -> Results:
+    if quick:
+        return Results(quick=True, models=[SMALL_MODEL], runs=1, levels=[1, 2], min_samples=4, sizes=[500])
+    return Results(
+        quick=False,
+        models=[BIG_MODEL, SMALL_MODEL],
+        runs=3,
+        levels=[1, 2, 4, 8],
+        min_samples=8,
+        sizes=[500, 1500, 3000],
     )
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def direct(path: Path, threads: int) -> dict[str, float]:
-    """llama-cpp-python's own chat completion stream, no server."""
-    from llama_cpp import Llama
-
-    llama = Llama(model_path=str(path), n_ctx=8192, n_threads=threads, n_threads_batch=threads, verbose=False)
-    ttfts, speeds = [], []
-    for run in range(RUNS + 1):  # run 0 warms up (llama.cpp allocates its buffers) and is not counted
-        started = time.perf_counter()
-        stamps = []
-        for chunk in llama.create_chat_completion(
-            [{"role": "user", "content": prompt(run)}], temperature=0.0, max_tokens=MAX_TOKENS, stream=True
-        ):
-            if chunk["choices"][0]["delta"].get("content"):
-                stamps.append(time.perf_counter())
-        if run:
-            ttfts.append((stamps[0] - started) * 1000)
-            speeds.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
-    memory = rss_mib(os.getpid())
-    llama.close()
-    return {"ttft_ms": statistics.median(ttfts), "tokens_per_second": statistics.median(speeds), "rss_mib": memory}
-
-
-def through_api(url: str, model_id: str, server_pid: int) -> dict[str, float]:
-    ttfts, speeds = [], []
-    with httpx.Client(base_url=url, timeout=300) as client:
-        for run in range(RUNS + 1):
-            body = {
-                "id": f"bench-{model_id}-{run}-{time.time_ns()}",
-                "messages": [{"role": "user", "content": prompt(run)}],
-                "data": {"model": model_id, "temperature": 0.0, "max_tokens": MAX_TOKENS},
-            }
-            started = time.perf_counter()
-            stamps = []
-            with client.stream("POST", "/api/v1/chat", json=body) as response:
-                for line in response.iter_lines():
-                    if json.loads(line)["type"] == "token":
-                        stamps.append(time.perf_counter())
-            if run:
-                ttfts.append((stamps[0] - started) * 1000)
-                speeds.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
-    return {
-        "ttft_ms": statistics.median(ttfts),
-        "tokens_per_second": statistics.median(speeds),
-        "rss_mib": rss_mib(server_pid),
-    }
-
-
-FRONTEND_DIR = BACKEND_DIR.parent / "openchat-frontend"
-LONG_PROMPT = "Write a detailed essay about the history of computing."
-
-
-def token_gaps(url: str) -> dict[str, float]:
-    """Arrival gaps between token lines of one long reply, as a client sees them."""
-    body = {
-        "id": f"bench-gaps-{time.time_ns()}",
-        "messages": [{"role": "user", "content": LONG_PROMPT}],
-        "data": {"model": "qwen2.5-coder-0.5b-instruct", "max_tokens": 300, "temperature": 0.0},
-    }
-    stamps: list[float] = []
-    reads = 0
-    buffer = b""
-    with httpx.Client(timeout=300) as client, client.stream("POST", f"{url}/api/v1/chat", json=body) as response:
-        for chunk in response.iter_raw():
-            reads += 1
-            now = time.perf_counter()
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            stamps += [now for line in lines if line and json.loads(line)["type"] == "token"]
-    gaps = sorted((b - a) * 1000 for a, b in itertools.pairwise(stamps))
-    return {
-        "tokens": len(stamps),
-        "reads": reads,
-        "p50": statistics.median(gaps),
-        "p95": gaps[int(len(gaps) * 0.95)],
-        "max": gaps[-1],
-    }
-
-
-def frontend_rows(backend_url: str) -> list[str]:
-    """Token gaps through the Next.js proxy and frame gaps in Chromium, if the frontend is built."""
-    if not (FRONTEND_DIR / ".next" / "BUILD_ID").exists():
-        return ["", "(Frontend not built: run `make setup` to include the browser measurements.)"]
-    port = 8766
-    env = {**os.environ, "BACKEND_URL": backend_url, "PORT": str(port), "NEXT_TELEMETRY_DISABLED": "1"}
-    front = subprocess.Popen(
-        ["npm", "run", "start"],
-        cwd=FRONTEND_DIR,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+def attempt(results: Results, section: str, work: Callable[..., T], *args: Any) -> T | None:
+    """Run one measurement; a failure is logged and reported, and the other measurements still run."""
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/api/v1/models").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        lines = [
-            "",
-            "## Streaming, end to end (0.5B model, 300 tokens, temperature 0)",
-            "",
-            "| path | tokens | network reads | gap p50 (ms) | gap p95 (ms) | gap max (ms) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, target in (("backend directly", backend_url), ("through the Next.js proxy", url)):
-            gaps = token_gaps(target)
-            lines.append(
-                f"| {name} | {gaps['tokens']:.0f} | {gaps['reads']:.0f} | {gaps['p50']:.1f} | {gaps['p95']:.1f} "
-                f"| {gaps['max']:.1f} |"
-            )
-        browser = subprocess.run(
-            ["node", "scripts/bench-stream.mjs", url], cwd=FRONTEND_DIR, capture_output=True, text=True, check=False
-        )
-        lines += [
-            "",
-            "Rendering a long reply as Markdown in Chromium (requestAnimationFrame gaps while it streams):",
-            "",
-            f"    {browser.stdout.strip() or browser.stderr.strip()[-300:]}",
-        ]
-        return lines
-    finally:
-        os.killpg(front.pid, 15)
-        front.wait(timeout=30)
+        return work(*args)
+    except Exception as error:  # noqa: BLE001 - the report says what failed
+        log(f"!! {section} failed: {error}")
+        traceback.print_exc(file=sys.stderr)
+        results.errors[section] = f"{type(error).__name__}: {error}"
+        return None
 
 
-def main() -> int:
-    settings = get_settings()
-    threads = settings.local_threads or os.cpu_count() or 1
-    rows = []
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "OPENCHAT_AUTH": "off",
-            "OPENCHAT_DATA_DIR": data,
-            "DATABASE_URL": f"sqlite:///{data}/b.db",
-            "OPENCHAT_QUEUE_SIZE": "8",
-        }
-        port = 8765
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port), "--log-level", "warning"],
-            cwd=BACKEND_DIR,
-            env=env,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{url}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            extra: list[str] = []
-            for model in BUNDLED_MODELS:
-                path = settings.models_dir / model.filename
-                print(f"== {model.id}: llama-cpp-python directly", file=sys.stderr)
-                plain = direct(path, threads)
-                print(f"== {model.id}: through POST /api/v1/chat", file=sys.stderr)
-                api = through_api(url, model.id, server.pid)
-                rows.append((model.id, plain, api))
-            print("== streaming through the frontend", file=sys.stderr)
-            extra = frontend_rows(url)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Run by `make bench` on {time.strftime('%Y-%m-%d')}. Machine: {machine()}.",
-        "",
-        f'Prompt: "Question N. {PROMPT}", temperature 0, max_tokens {MAX_TOKENS}, {threads} threads, '
-        f"median of {RUNS} runs after one discarded warm-up run (N = 0..{RUNS}, the same series on both paths).",
-        "TTFT through the API is measured by the client from sending the request (includes HTTP, validation,",
-        "database writes and trimming); decode speed is from the first to the last token line received.",
-        "RSS: the direct process after loading that model; the API server with the models it has loaded so far.",
-        "",
-        "| model | path | TTFT (ms) | decode tokens/s | RSS (MiB) |",
-        "|---|---|---|---|---|",
-    ]
-    for model_id, plain, api in rows:
-        for name, numbers in (("llama-cpp-python direct", plain), ("OpenChat API (NDJSON over HTTP)", api)):
-            lines.append(
-                f"| {model_id} | {name} | {numbers['ttft_ms']:.0f} | {numbers['tokens_per_second']:.1f} "
-                f"| {numbers['rss_mib']:.0f} |"
+def memory_snapshot(backend: Backend) -> dict[str, dict[str, float]]:
+    snapshot = {"backend": rss_mib(backend.pid)}
+    for model_id, engine in sorted(backend.engines().items()):
+        snapshot[model_id] = rss_mib(engine.pid)
+    return snapshot
+
+
+def with_default_backend(results: Results) -> None:
+    with Backend("default") as backend:
+        for model in results.models:
+            backend.warm_up(model)
+        engine = backend.engine(results.models[0])
+        results.slots, results.cache_ram_mib = engine.slots, engine.cache_ram_mib
+        time.sleep(2)  # let the warm-up settle before the idle reading
+        results.memory_idle = memory_snapshot(backend)
+        log(f"   idle RSS (MiB): { {name: round(parts['rss']) for name, parts in results.memory_idle.items()} }")
+        for model in results.models:
+            single = attempt(results, f"1. one stream, {model}", single_stream, backend, model, results.runs)
+            if single is not None:
+                results.single[model] = single
+        for model in results.models:
+            levels = attempt(
+                results, f"2. concurrency, {model}", concurrency, backend, model, results.levels, results.min_samples
             )
-    report = "\n".join(lines + extra) + "\n"
+            if levels is not None:
+                results.concurrency[model] = levels
+        for model in results.models:
+            back = attempt(results, f"3. with the cache, {model}", returning, backend, model, results.sizes, "cache")
+            if back is not None:
+                results.cache_on[model] = back
+        results.frontend = attempt(results, "streaming end to end", frontend, backend.url)
+        for model in results.models:
+            crashed = attempt(results, f"4. crash, {model}", crashes, backend, model)
+            if crashed is not None:
+                results.crashes[model] = crashed
+
+
+def with_cacheless_backend(results: Results) -> None:
+    with Backend("no-cache", {"OPENCHAT_ENGINE_CACHE_MIB": "0"}) as backend:
+        for model in results.models:
+            backend.warm_up(model)
+            back = attempt(results, f"3. without the cache, {model}", returning, backend, model, results.sizes, "none")
+            if back is not None:
+                results.cache_off[model] = back
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 run, 0.5B only, fewer levels and sizes")
+    parser.add_argument(
+        "--output", type=Path, help=f"where to write the report (default {REPORT}; --quick: a temp file)"
+    )
+    args = parser.parse_args(argv)
+    output: Path = args.output or (
+        Path(tempfile.gettempdir()) / "openchat-benchmarks-quick.md" if args.quick else REPORT
+    )
+    results = plan(args.quick)
+    started = time.monotonic()
+    log(f"== OpenChat benchmark ({'quick' if args.quick else 'full'}): {', '.join(results.models)}")
+    # Before any backend starts: building the baseline takes every core for minutes the first time.
+    results.llama_cpp_version = ensure_llama_cpp()
+    results.llama_cpp_system_info = system_info()
+    attempt(results, "backend with default settings", with_default_backend, results)
+    attempt(results, "backend without the prompt cache", with_cacheless_backend, results)
+    results.seconds = time.monotonic() - started
+    report = render(results)
     print(report)
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(report)
-    return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report)
+    log(f"== report written to {output} ({results.seconds / 60:.1f} min)")
+    return 1 if results.errors else 0
 
 
 if __name__ == "__main__":

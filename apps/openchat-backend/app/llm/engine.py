@@ -255,8 +255,25 @@ class EngineProcess:
     # -- tokens ----------------------------------------------------------------------------
 
     async def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        """Exactly the tokens the server will see: its own chat template, then its tokenizer."""
-        await self.ready()
+        """Exactly the tokens the server will see: its own chat template, then its tokenizer.
+
+        A server that died a moment ago (its supervisor has not noticed yet) is waited for
+        once, so the first request after a crash is served by the restarted engine."""
+        for attempt in range(2):
+            await self.ready()
+            lifetime = self.lifetime
+            try:
+                return await self._count(messages)
+            except httpx.TransportError as error:
+                if attempt:
+                    raise self._unavailable() from error
+                for _ in range(100):  # up to 2 s for its supervisor to see it end
+                    if self.lifetime != lifetime:
+                        break
+                    await anyio.sleep(0.02)
+        raise AssertionError("unreachable")
+
+    async def _count(self, messages: list[dict[str, str]]) -> int:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=60) as client:
             templated = await client.post("/apply-template", json={"messages": messages})

@@ -55,6 +55,19 @@ def test_an_engine_crash_mid_reply_ends_it_in_band_and_the_next_chat_streams(
         assert found[-1]["type"] == "end" and sum(e["type"] == "token" for e in found) >= 3
 
 
+def test_the_first_request_after_a_crash_is_served_by_the_restarted_engine(live_server: Any) -> None:
+    url = live_server()
+    with httpx.Client(base_url=url, timeout=120) as client:
+        read_stream(client, chat_body("before"))
+        engine = url.engine(FAST_MODEL)
+        assert engine.pid is not None
+        os.kill(engine.pid, signal.SIGKILL)
+        # At once, before the backend has noticed: the request waits for the restart instead of failing.
+        found, _ = read_stream(client, chat_body("right-after"))
+        assert found[-1]["type"] == "end" and sum(e["type"] == "token" for e in found) >= 3
+        assert client.get("/readyz").json()["engines"][FAST_MODEL]["restarts"] == 1
+
+
 def test_four_users_stream_at_once_and_a_third_reply_of_one_user_gets_429(live_server: Any) -> None:
     url = live_server(auth_mode="required", local_slots=4)
     with httpx.Client(base_url=url, timeout=180) as client:
