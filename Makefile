@@ -106,8 +106,10 @@ setup: $(VENV)/.deps-installed engine models frontend ## Install everything make
 # ---------------------------------------------------------------------------------------
 # Running
 
+# A shell started in the background ignores Ctrl-C (SIGINT) for good, and bash cannot trap a
+# signal ignored at its start: run.sh gets the default handling back so that it can.
 run: setup ## Install (first time) and start backend :8000 and frontend :3000; Ctrl-C stops both
-	@bash scripts/run.sh $(BACKEND) $(BACKEND_PORT) $(if $(HAS_FRONTEND),$(FRONTEND) $(FRONTEND_PORT))
+	@env --default-signal=INT,QUIT bash scripts/run.sh $(BACKEND) $(BACKEND_PORT) $(if $(HAS_FRONTEND),$(FRONTEND) $(FRONTEND_PORT))
 
 dev: $(VENV)/.dev-installed engine models ## Backend with auto-reload (port 8000)
 	cd $(BACKEND) && .venv/bin/uvicorn app:app --reload --port $(BACKEND_PORT)

@@ -8,6 +8,7 @@ a marker unique to the test in its command line, so the test can tell that none 
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,16 @@ from pathlib import Path
 
 import pytest
 
-RUN_SH = Path(__file__).resolve().parents[3] / "scripts" / "run.sh"
+ROOT = Path(__file__).resolve().parents[3]
+RUN_SH = ROOT / "scripts" / "run.sh"
+
+
+def make_run_prefix() -> list[str]:
+    """What the Makefile's `run` recipe puts before `bash scripts/run.sh` (it must restore SIGINT)."""
+    recipe = re.search(r"^\t@(.*?)\s*bash scripts/run\.sh ", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe, "the Makefile's run recipe no longer calls scripts/run.sh"
+    return recipe.group(1).split()
+
 
 STAND_IN = """
 import http.server, os, signal, subprocess, sys, time
@@ -103,10 +113,12 @@ class Run:
             **(env or {}),
         }
         ports = self.ports
-        args = ["bash", str(RUN_SH), str(backend_dir), str(ports["backend"]), str(frontend_dir), str(ports["frontend"])]
+        args = [*make_run_prefix(), "bash", str(RUN_SH), str(backend_dir), str(ports["backend"])]
+        args += [str(frontend_dir), str(ports["frontend"])]
         with self.log.open("wb") as log:
             # A session of its own, like the foreground process group Ctrl-C reaches in a terminal;
-            # SIGINT at its default even if this test runs where it is ignored (a background job).
+            # started as `make run` starts it, from a parent that ignores SIGINT (as a job started
+            # in the background does): Ctrl-C must still stop it.
             self.proc = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
@@ -114,7 +126,7 @@ class Run:
                 stderr=subprocess.STDOUT,
                 env=full_env,
                 start_new_session=True,
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
             )
 
     def wait_for_output(self, text: str) -> None:
