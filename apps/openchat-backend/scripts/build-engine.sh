@@ -45,9 +45,10 @@ command -v cmake >/dev/null || { echo "cmake is missing (apt-get install cmake)"
 cmake -S "$src" -B "$work/build" "${flags[@]}" >"$work/cmake.log" 2>&1 \
   || { tail -30 "$work/cmake.log"; exit 1; }
 echo "   compiling llama-server ($variant, $jobs jobs; about 5 minutes on 2 cores)"
+# One line per 10 % (it may share the terminal with other install steps running in parallel).
 cmake --build "$work/build" -j "$jobs" --target llama-server 2>&1 \
-  | awk '/^\[ *[0-9]+%\]/ { printf "\r   %s ", $1 $2; fflush() } /error/ { print; fflush() }'
-echo
+  | awk '/^\[ *[0-9]+%\]/ { p = int(substr($0, 2, 3)); if (p >= shown + 10) { shown = p - p % 10; print "   compiling llama-server: " shown "%"; fflush() } }
+         /error/ { print; fflush() }'
 mkdir -p "$dest/bin"
 install -m 0755 "$work/build/bin/llama-server" "$dest/bin/llama-server.new"
 mv "$dest/bin/llama-server.new" "$dest/bin/llama-server"
