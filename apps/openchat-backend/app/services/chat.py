@@ -244,8 +244,14 @@ class ChatService:
         messages += [MESSAGE_CLASSES[m.role](m.content) for m in request.messages]
         budget = window - max_tokens
 
+        counted: dict[tuple[int, ...], int] = {}
+
         async def count(batch: list[BaseMessage]) -> int:
-            return await self.registry.count_tokens(model, batch)
+            # Trimming ends by measuring what it kept; a local engine measures over HTTP, so once is enough.
+            key = tuple(id(message) for message in batch)
+            if key not in counted:
+                counted[key] = await self.registry.count_tokens(model, batch)
+            return counted[key]
 
         try:
             kept, omitted = await trim_history(messages, budget, count)
