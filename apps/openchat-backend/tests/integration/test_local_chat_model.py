@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from app.core.config import Settings
 from app.llm.registry import ChatOptions, ModelRegistry
 from tests.conftest import FAST_MODEL
-from tests.integration.conftest import engine_idle, engine_tokens_generated
+from tests.integration.conftest import engine_idle, engine_slots, engine_tokens_generated
 
 
 @pytest.fixture
@@ -47,14 +47,17 @@ async def test_closing_the_stream_early_stops_generation_in_the_engine(registry:
     async for chunk in stream:
         received += bool(chunk.text)
         if received == 3:
-            assert not engine_idle(engine)  # the engine is generating for us
+            slot = engine_slots(engine)[0]  # one slot: ours
+            assert slot["is_processing"]  # the engine is generating for us
+            # It runs ahead of this reader while we look: what it had decoded when we closed.
+            decoded_at_close = slot["next_token"][0]["n_decoded"]
             break
     await stream.aclose()
     deadline = time.monotonic() + 10
     while not engine_idle(engine):
         assert time.monotonic() < deadline, "the engine kept generating after the stream was closed"
         await asyncio.sleep(0.02)  # the loop must run: closing the HTTP stream happens on it
-    # The engine generated only a token or two past what we received, far from the 400 allowed.
-    assert engine_tokens_generated(engine) - generated_before <= received + 3
+    # The engine generated only a token or two past the close, far from the 400 allowed.
+    assert engine_tokens_generated(engine) - generated_before <= max(received, decoded_at_close) + 3
     reply = await model.ainvoke("Say OK.")
     assert reply.text
