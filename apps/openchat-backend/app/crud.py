@@ -1,4 +1,6 @@
-"""Data access: every query that touches conversations checks the owner."""
+"""Data access: all database queries live here (routes and services call these functions).
+
+Every query that touches conversations checks the owner."""
 
 import base64
 import binascii
@@ -7,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app.models import Conversation, Message, User, utcnow
+from app.models import Conversation, Message, RefreshToken, User, new_id, utcnow
+from app.services.titles import make_title
 
 LOCAL_USER_EMAIL = "local@openchat.invalid"
-TITLE_MAX_CHARS = 60
 
 
 class NotFoundError(Exception):
@@ -27,12 +29,41 @@ class IncomingMessage:
     content: str
 
 
-# -- users ----------------------------------------------------------------------------------
+# -- users and auth ------------------------------------------------------------------------
+
+
+class EmailTakenError(Exception):
+    pass
+
+
+def get_user(session: Session, user_id: str) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email))
+
+
+def create_user(session: Session, email: str, hashed_password: str) -> User:
+    """Raises EmailTakenError when an account with this email exists."""
+    user = User(email=email, hashed_password=hashed_password)
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError as error:
+        session.rollback()
+        raise EmailTakenError(email) from error
+    return user
+
+
+def has_accounts(session: Session) -> bool:
+    """Whether anyone has signed up (the local user of OPENCHAT_AUTH=off has no password)."""
+    return bool(session.scalar(select(exists().where(User.hashed_password.is_not(None)))))
 
 
 def get_or_create_local_user(session: Session) -> User:
     """The single owner of all data when OPENCHAT_AUTH=off."""
-    user = session.scalar(select(User).where(User.email == LOCAL_USER_EMAIL))
+    user = get_user_by_email(session, LOCAL_USER_EMAIL)
     if user is None:
         user = User(email=LOCAL_USER_EMAIL, hashed_password=None)
         session.add(user)
@@ -42,6 +73,33 @@ def get_or_create_local_user(session: Session) -> User:
             session.rollback()
             user = session.scalars(select(User).where(User.email == LOCAL_USER_EMAIL)).one()
     return user
+
+
+def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
+    return session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+def store_refresh_token(
+    session: Session, user_id: str, token_hash: str, expires_at: datetime, *, rotates: RefreshToken | None = None
+) -> None:
+    """A login starts a new family of refresh tokens; a rotation marks the presented token
+    used and continues its family (so that reuse of any of them can end the whole login)."""
+    family_id = new_id()
+    if rotates is not None:
+        rotates.used_at = utcnow()
+        family_id = rotates.family_id
+    session.add(RefreshToken(user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at))
+    session.commit()
+
+
+def revoke_refresh_family(session: Session, family_id: str) -> None:
+    """End a login: every refresh token of its family stops working (logout, or reuse detected)."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.commit()
 
 
 # -- conversations --------------------------------------------------------------------------
@@ -165,16 +223,6 @@ def store_reply(
     return title
 
 
-def make_title(text: str) -> str:
-    """A short title from the first user message: its first line, cut at a word boundary."""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "New chat")
-    line = " ".join(line.lstrip("#>*-` ").split())
-    if len(line) <= TITLE_MAX_CHARS:
-        return line or "New chat"
-    cut = line[:TITLE_MAX_CHARS].rsplit(" ", 1)[0]
-    return (cut if len(cut) >= 20 else line[:TITLE_MAX_CHARS]).rstrip(",.;:") + "…"
-
-
 def _encode_cursor(updated_at: datetime, conversation_id: str) -> str:
     raw = f"{updated_at.isoformat()}|{conversation_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -228,3 +276,11 @@ def delete_conversation(session: Session, user_id: str, conversation_id: str) ->
     conversation = get_conversation(session, user_id, conversation_id)
     session.delete(conversation)
     session.commit()
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+def ping_database(session: Session) -> None:
+    """Raises when the database cannot answer a trivial query."""
+    session.execute(text("SELECT 1"))

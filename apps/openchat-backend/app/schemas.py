@@ -1,5 +1,6 @@
 """API shapes: request bodies, responses, and the typed NDJSON stream events."""
 
+import re
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
@@ -177,3 +178,50 @@ class ConversationPatch(BaseModel):
         if not title:
             raise PydanticCustomError("invalid_request", "The title must not be blank.")
         return title
+
+
+# -- auth -------------------------------------------------------------------------------------
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=256)
+
+    @field_validator("email")
+    @classmethod
+    def _normalise_email(cls, email: str) -> str:
+        email = email.strip().lower()
+        if not EMAIL_PATTERN.match(email):
+            raise PydanticCustomError("invalid_email", "Enter a valid email address, like name@example.com.")
+        return email
+
+
+class SignupBody(Credentials):
+    @field_validator("password")
+    @classmethod
+    def _password_rules(cls, password: str) -> str:
+        if len(password) < 8:
+            raise PydanticCustomError("weak_password", "The password must have at least 8 characters.")
+        if len(set(password)) < 4:
+            raise PydanticCustomError("weak_password", "The password is too simple: use more different characters.")
+        return password
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class AuthStatusOut(BaseModel):
+    mode: Literal["required", "off"]
+    # False on a new install: the app then opens on the sign-up page rather than login.
+    has_users: bool
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    created_at: datetime

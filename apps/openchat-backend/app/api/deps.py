@@ -75,7 +75,7 @@ def get_current_user(
         user_id = decode_access_token(request.app.state.secret_key, credentials.credentials)
     except TokenError as error:
         raise unauthorized(str(error)) from error
-    user = session.get(User, user_id)
+    user = crud.get_user(session, user_id)
     if user is None:
         raise unauthorized("The account for this token no longer exists.")
     return user

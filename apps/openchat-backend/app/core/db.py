@@ -1,6 +1,5 @@
 """Database engine, sessions and migrations (SQLite by default, PostgreSQL via DATABASE_URL)."""
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +45,3 @@ def run_migrations(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory() as session:
-        yield session

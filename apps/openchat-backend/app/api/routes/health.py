@@ -4,8 +4,8 @@ import anyio
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
+from app import crud
 from app.api.deps import RegistryDep, SessionFactoryDep
 from app.core.metrics import engine_metrics
 
@@ -23,7 +23,7 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
 
     def database() -> None:
         with sessions() as session:
-            session.execute(text("SELECT 1"))
+            crud.ping_database(session)
 
     try:
         await anyio.to_thread.run_sync(database)
