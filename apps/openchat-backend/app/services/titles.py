@@ -67,7 +67,7 @@ def _strip_line(line: str) -> str:
     previous = None
     while title != previous:  # e.g. `> Title: 'Lists.'` needs several passes
         previous = title
-        title = _PREFIX.sub("", title.strip(_EDGES))
+        title = _PREFIX.sub("", title.lstrip(_EDGES)).strip(_EDGES)
     return title
 
 
@@ -89,8 +89,8 @@ async def summarize_title(model: BaseChatModel, first_user_message: str, first_r
     from langchain_openai.chat_models.base import BaseChatOpenAI
 
     if isinstance(model, BaseChatOpenAI):
-        # Many OpenAI-compatible servers (llama.cpp) read only `max_tokens`, which the
-        # registry's models send in extra_body; the client itself sends max_completion_tokens.
+        # The registry's models also send the chat's `max_tokens` in extra_body, for servers
+        # that read only that field: it must carry the title's limit too.
         limits["extra_body"] = {**(model.extra_body or {}), "max_tokens": SUMMARY_MAX_TOKENS}
     question, answer = first_user_message[:EXCERPT_CHARS].strip(), first_reply[:EXCERPT_CHARS].strip()
     exchange = f"User: {question}\n\nAssistant: {answer}\n\nTitle of this conversation:"

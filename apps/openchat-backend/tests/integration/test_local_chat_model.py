@@ -1,7 +1,9 @@
 """The LangChain chat model of a local model, used directly: the engine's OpenAI-compatible
-endpoint through the same `ChatOpenAI` path as remote servers (sync, async, early close)."""
+endpoint through the same `ChatOpenAI` path as remote servers (sync, async, early close,
+a summary title)."""
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,6 +13,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from app.core.config import Settings
 from app.llm.registry import ChatOptions, ModelRegistry
+from app.services.titles import SUMMARY_MAX_TOKENS, TITLE_MAX_CHARS, make_title, summarize_title
 from tests.conftest import FAST_MODEL
 from tests.integration.conftest import engine_idle, engine_slots, engine_tokens_generated
 
@@ -22,10 +25,10 @@ async def registry(make_settings: Callable[..., Settings]) -> AsyncIterator[Mode
     registry.close()
 
 
-async def local_model(registry: ModelRegistry, max_tokens: int = 24) -> Any:
+async def local_model(registry: ModelRegistry, max_tokens: int = 24, temperature: float = 0.0) -> Any:
     info = next(m for m in registry._local_models() if m.id == FAST_MODEL)
     await registry.engine(info).ready()
-    return registry.chat_model(info, ChatOptions(temperature=0.0, top_p=0.95, max_tokens=max_tokens))
+    return registry.chat_model(info, ChatOptions(temperature=temperature, top_p=0.95, max_tokens=max_tokens))
 
 
 async def test_invoke_and_stream_return_a_real_reply_with_usage(registry: ModelRegistry) -> None:
@@ -61,3 +64,23 @@ async def test_closing_the_stream_early_stops_generation_in_the_engine(registry:
     assert engine_tokens_generated(engine) - generated_before <= max(received, decoded_at_close) + 3
     reply = await model.ainvoke("Say OK.")
     assert reply.text
+
+
+async def test_the_model_summarises_the_first_exchange_in_a_short_title(registry: ModelRegistry) -> None:
+    # A chat's own settings: the title asks for far fewer tokens, and no randomness.
+    model = await local_model(registry, max_tokens=2048, temperature=0.7)
+    question = "How do I reverse a list in Python?"
+    reply = "Use slicing: my_list[::-1] returns a reversed copy. To reverse the list in place, call my_list.reverse()."
+    title = await summarize_title(model, question, reply)
+    assert title is not None
+    assert 0 < len(title) <= TITLE_MAX_CHARS and "\n" not in title
+    assert not re.search(r"[\"“”`]", title) and title[0] not in "'‘" and title[-1] not in "'’"
+    # A summary, not the first message again.
+    words = re.findall(r"\w+", title.lower())
+    assert title != make_title(question) and words != re.findall(r"\w+", question.lower())
+    assert "list" in words or any(word.startswith("revers") for word in words)
+    # The engine ran it with the title's own limits, not the chat's (its one slot: ours).
+    engine = registry.engines.find(FAST_MODEL)
+    assert engine is not None
+    params = engine_slots(engine)[0]["params"]
+    assert params["n_predict"] == SUMMARY_MAX_TOKENS and params["temperature"] == 0
