@@ -5,8 +5,8 @@ from typing import Any
 _app: Any = None
 
 
+# `uvicorn app:app` resolves here (PEP 562): built on first access, so importing `app.core...` builds nothing.
 def __getattr__(name: str) -> Any:
-    # Built on first access, so that importing `app.core...` (tests, tools) builds nothing.
     global _app
     if name == "app":
         if _app is None:
