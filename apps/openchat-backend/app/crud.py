@@ -29,6 +29,25 @@ class IncomingMessage:
     content: str
 
 
+@dataclass(frozen=True)
+class ReplyRecord:
+    """A model's reply as it is stored: what it said, how it ended, and its numbers."""
+
+    conversation_id: str
+    message_id: str
+    position: int
+    content: str
+    status: str  # complete | cancelled | error
+    model: str
+    finish_reason: str | None  # stop | length | cancelled; None when it failed
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_ms: float | None = None
+    tokens_per_second: float | None = None
+    omitted_messages: int | None = None  # earlier messages left out of its prompt
+
+
 # -- users and auth ------------------------------------------------------------------------
 
 
@@ -166,46 +185,35 @@ def sync_conversation(
     return conversation, len(incoming)
 
 
-def store_reply(
-    session: Session,
-    *,
-    conversation_id: str,
-    message_id: str,
-    position: int,
-    content: str,
-    status: str,
-    model: str,
-    finish_reason: str | None,
-    error: str | None = None,
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    ttft_ms: float | None = None,
-    tokens_per_second: float | None = None,
-) -> str | None:
+def store_reply(session: Session, reply: ReplyRecord) -> str | None:
     """Store the model's reply; give the conversation a title after its first exchange.
 
     Returns the new title, if one was set.
     """
+    conversation_id, content = reply.conversation_id, reply.content
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:  # deleted while the reply was streaming
         return None
     # A concurrent request may have stored a reply at this position already.
-    session.execute(delete(Message).where(Message.conversation_id == conversation_id, Message.position >= position))
+    session.execute(
+        delete(Message).where(Message.conversation_id == conversation_id, Message.position >= reply.position)
+    )
     session.add(
         Message(
-            id=message_id,
+            id=reply.message_id,
             conversation_id=conversation_id,
-            position=position,
+            position=reply.position,
             role="ai",
             content=content,
-            status=status,
-            model=model,
-            finish_reason=finish_reason,
-            error=error,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            ttft_ms=ttft_ms,
-            tokens_per_second=tokens_per_second,
+            status=reply.status,
+            model=reply.model,
+            finish_reason=reply.finish_reason,
+            error=reply.error,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            ttft_ms=reply.ttft_ms,
+            tokens_per_second=reply.tokens_per_second,
+            omitted_messages=reply.omitted_messages,
         )
     )
     title = None

@@ -24,7 +24,6 @@ MAX_KEYS = 1_000_000
 @dataclass(frozen=True)
 class GgufInfo:
     name: str
-    architecture: str
     context_length: int
     kv_bytes_per_token: int  # f16 K and V over every layer: what one token of context costs in RAM
 
@@ -102,7 +101,6 @@ def read_gguf_info(path: Path) -> GgufInfo:
     value_length = number("attention.value_length", key_length)
     return GgufInfo(
         name=str(meta.get("general.name") or path.stem),
-        architecture=arch,
         context_length=number("context_length", 2048),
         kv_bytes_per_token=number("block_count", 0)
         * number("attention.head_count_kv", heads)

@@ -1,9 +1,13 @@
-"""POST /api/v1/chat: prepare the conversation, start the model, stream NDJSON events.
+"""Chat replies: check and store the request, start the model, and produce the reply's events.
 
-Everything that can fail before the first token (bad model, busy queue, an engine that
-is restarting) is answered with an HTTP status; after that, failures go in-band as one
-`error` event. Blocking work (database) runs in threads; every model, local ones included,
-is reached over HTTP (local models run in their own supervised process, app/llm/engine.py).
+`ChatService.reply` does everything that can fail before the first token (bad model, busy
+queue, an engine that is restarting) and answers it with an HTTP status (ApiError). It
+returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py;
+after the first token, failures go in-band as one `error` event. The API layer encodes the
+events (NDJSON, app/api/routes/chat.py), so that another API can reuse this service.
+
+Blocking work (database) runs in threads; every model, local ones included, is reached over
+HTTP (local models run in their own supervised process, app/llm/engine.py).
 
 Fairness: one user has at most `user_max_generations` replies generating or waiting at
 once, and no reply runs longer than `max_generation_s` (it ends as `length`).
@@ -11,15 +15,14 @@ once, and no reply runs longer than `max_generation_s` (it ends as `length`).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import anyio
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
@@ -31,17 +34,27 @@ from app.core.errors import ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
 from app.llm.engine import EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
-from app.schemas import ChatRequest, EndEvent, StreamEvent
+from app.schemas import (
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    EndEvent,
+    ErrorEvent,
+    StartEvent,
+    StreamEvent,
+    Timings,
+    TitleEvent,
+    TokenEvent,
+    TrimmedEvent,
+    Usage,
+    max_tokens_range,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_TOP_P = 0.95
 MESSAGE_CLASSES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "ai": AIMessage, "system": SystemMessage}
-
-
-def encode(event: StreamEvent) -> bytes:
-    return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+ReplyStatus = Literal["complete", "cancelled", "error"]
+FinishReason = Literal["stop", "length", "cancelled"]
 
 
 async def trim_history(
@@ -73,25 +86,12 @@ async def trim_history(
 
 
 @dataclass
-class PreparedChat:
-    conversation_id: str
-    message_id: str
-    reply_position: int
-    model: ModelInfo
-    messages: list[BaseMessage]
-    omitted: int
-    prompt_tokens_estimate: int
-    options: ChatOptions
-    started: float
-
-
-@dataclass
 class ReplyState:
     parts: list[str] = field(default_factory=list)
     token_events: int = 0
     first_token_at: float | None = None
     last_token_at: float | None = None
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # the model's own; `length` when the time limit ended it
     usage: dict[str, Any] | None = None
 
     def absorb(self, chunk: AIMessageChunk, now: float) -> str:
@@ -110,12 +110,11 @@ class ReplyState:
         return text
 
 
-def finish_reason(status: str, state: ReplyState) -> str | None:
-    """The contract's finish reason for a stored reply: stop, length, cancelled (None for errors)."""
+def finish_reason(status: Literal["complete", "cancelled"], state: ReplyState) -> FinishReason:
+    """The contract's finish reason of a reply that ended with `status` (a failed one has none).
+    The stored reply and the `end` event both take it from here."""
     if status == "cancelled":
         return "cancelled"
-    if status == "error":
-        return None
     return "length" if state.finish_reason == "length" else "stop"
 
 
@@ -130,7 +129,7 @@ class ReplyNumbers:
     tokens_per_second: float
 
     @classmethod
-    def of(cls, chat: PreparedChat, state: ReplyState) -> ReplyNumbers:
+    def of(cls, reply: Reply, state: ReplyState) -> ReplyNumbers:
         usage = state.usage or {}
         # Providers that report no usage: one token per streamed chunk is the best estimate.
         completion = usage.get("output_tokens") or state.token_events
@@ -139,10 +138,10 @@ class ReplyNumbers:
             elapsed = state.last_token_at - state.first_token_at
             speed = (completion - 1) / elapsed if elapsed > 0 else 0.0
         return cls(
-            prompt_tokens=usage.get("input_tokens") or chat.prompt_tokens_estimate,
+            prompt_tokens=usage.get("input_tokens") or reply.prompt_tokens_estimate,
             cached_prompt_tokens=(usage.get("input_token_details") or {}).get("cache_read") or 0,
             completion_tokens=completion,
-            ttft_ms=round((state.first_token_at - chat.started) * 1000, 1) if state.first_token_at else None,
+            ttft_ms=round((state.first_token_at - reply.started) * 1000, 1) if state.first_token_at else None,
             tokens_per_second=round(speed, 2),
         )
 
@@ -182,15 +181,86 @@ class UserGenerations:
 
 
 @dataclass
-class Generation:
-    """A started reply: the model's stream, what it produced before the response began, and
-    the places (user's and engine's) it holds until it ends."""
+class Reply:
+    """One reply to a chat request: what the model is asked and, once it has begun, its stream
+    (with the chunks that came before the response began) and the places (the user's and the
+    engine's) it holds until it ends. `ChatService.reply` returns it started; read `events()` once."""
 
-    places: AsyncExitStack
+    conversation_id: str
+    message_id: str
+    position: int
+    model: ModelInfo
+    messages: list[BaseMessage]
+    omitted: int  # earlier messages left out of the prompt
+    prompt_tokens_estimate: int
+    options: ChatOptions
+    started: float
+    deadline: float  # still generating then: it ends as `length`
+    sessions: sessionmaker[Session]
+    places: AsyncExitStack = field(default_factory=AsyncExitStack)
     stream: AsyncGenerator[AIMessageChunk, None] | None = None
     early: list[tuple[AIMessageChunk, float]] = field(default_factory=list)  # with the time each arrived
     engine: EngineProcess | None = None
     engine_lifetime: int = 0
+
+    async def events(self) -> AsyncGenerator[StreamEvent, None]:
+        """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
+        assert self.stream is not None, "a reply's events are read once it has started"
+        state = ReplyState()
+        try:
+            yield StartEvent(id=self.conversation_id, message_id=self.message_id, model=self.model.id)
+            if self.omitted:
+                yield TrimmedEvent(omitted_messages=self.omitted)
+            outcome: ReplyStatus = "cancelled"
+            try:
+                for chunk, arrived in self.early:
+                    if text := state.absorb(chunk, arrived):
+                        yield TokenEvent(content=text)
+                async for chunk in self.stream:
+                    now = time.monotonic()
+                    if text := state.absorb(chunk, now):
+                        yield TokenEvent(content=text)
+                    if now > self.deadline and state.usage is None:
+                        state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
+                        break
+                outcome = "complete"
+            except Exception as error:  # in-band: the stream has begun
+                outcome = "error"
+                crashed = await self.lost_engine()
+                if crashed:
+                    log.error("The local engine for %s died while streaming", self.model.id)
+                else:
+                    log.exception("Model %s failed while streaming", self.model.id)
+                yield await self._failed(state, error, crashed)
+                return
+            finally:
+                if outcome == "cancelled":
+                    # Client gone or stop pressed: stop the model and keep what was generated.
+                    with anyio.CancelScope(shield=True):
+                        await self.places.aclose()
+                        await self.finish(state, "cancelled")
+            await self.places.aclose()  # frees the engine slot before the database write
+            title, numbers = await self.finish(state, "complete")
+            if title:
+                yield TitleEvent(title=title)
+            yield self._end_event(state, numbers)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.places.aclose()
+
+    async def _failed(self, state: ReplyState, error: Exception, crashed: bool) -> ErrorEvent:
+        """Store a reply that failed while streaming; returns the event that says so."""
+        await self.finish(state, "error", error="engine_crashed" if crashed else str(error))
+        if crashed:
+            return ErrorEvent(
+                code="engine_crashed",
+                message="The local engine stopped while replying and is restarting. Your message is saved; "
+                "press Retry in a few seconds.",
+            )
+        return ErrorEvent(
+            code="model_failed",
+            message=f"The model stopped with an error: {error}. Your message is saved; press Retry.",
+        )
 
     async def lost_engine(self) -> bool:
         """Whether the local engine's process ended under this reply (its supervisor notices within moments)."""
@@ -202,6 +272,53 @@ class Generation:
             await anyio.sleep(0.05)
         return False
 
+    async def finish(
+        self, state: ReplyState, status: ReplyStatus, error: str | None = None
+    ) -> tuple[str | None, ReplyNumbers]:
+        """Record metrics and store the reply; returns the new title (if any) and the reply's numbers."""
+        numbers = ReplyNumbers.of(self, state)
+        finish = finish_reason(status, state) if status != "error" else None
+        CHAT_REPLIES.labels(self.model.id, finish or "error").inc()
+        if state.first_token_at is not None:
+            TIME_TO_FIRST_TOKEN.labels(self.model.id).observe(state.first_token_at - self.started)
+        if status == "complete" and numbers.tokens_per_second:
+            TOKENS_PER_SECOND.labels(self.model.id).observe(numbers.tokens_per_second)
+        record = crud.ReplyRecord(
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+            position=self.position,
+            content="".join(state.parts),
+            status=status,
+            model=self.model.id,
+            finish_reason=finish,
+            error=error,
+            prompt_tokens=numbers.prompt_tokens,
+            completion_tokens=numbers.completion_tokens,
+            ttft_ms=numbers.ttft_ms,
+            tokens_per_second=numbers.tokens_per_second or None,
+            omitted_messages=self.omitted,
+        )
+
+        def store() -> str | None:
+            with self.sessions() as session:
+                return crud.store_reply(session, record)
+
+        return await anyio.to_thread.run_sync(store), numbers
+
+    def _end_event(self, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:
+        # An empty reply has no first token: report the time until the model finished.
+        ttft = numbers.ttft_ms if numbers.ttft_ms is not None else round((time.monotonic() - self.started) * 1000, 1)
+        return EndEvent(
+            message_id=self.message_id,
+            finish_reason=finish_reason("complete", state),
+            usage=Usage(
+                prompt_tokens=numbers.prompt_tokens,
+                completion_tokens=numbers.completion_tokens,
+                cached_prompt_tokens=numbers.cached_prompt_tokens,
+            ),
+            timings=Timings(ttft_ms=ttft, tokens_per_second=numbers.tokens_per_second),
+        )
+
 
 class ChatService:
     def __init__(self, settings: Settings, registry: ModelRegistry, sessions: sessionmaker[Session]) -> None:
@@ -210,11 +327,19 @@ class ChatService:
         self.sessions = sessions
         self.user_generations = UserGenerations(settings.user_max_generations)
 
-    async def prepare(self, request: ChatRequest, user_id: str, started: float) -> PreparedChat:
+    async def reply(self, request: ChatRequest, user_id: str, started: float) -> Reply:
+        """Check and store the request, start the model and wait for its first token, so that
+        whatever fails until then is an ApiError (an HTTP status). `started` is when the request
+        arrived (time.monotonic()), for the reply's timings and time limit."""
+        reply = await self._prepare(request, user_id, started)
+        await self._start(reply, user_id)
+        return reply
+
+    async def _prepare(self, request: ChatRequest, user_id: str, started: float) -> Reply:
         data = request.data
-        model = await self.registry.get(data.model if data else None)
+        model = await self.registry.get(data.model)
         if model is None:
-            if data and data.model:
+            if data.model:
                 raise ApiError(400, "unknown_model", f"Unknown model '{data.model}'. GET /api/v1/models lists them.")
             raise ApiError(
                 500,
@@ -223,23 +348,24 @@ class ChatService:
                 "or configure TOGETHER_API_KEY or OPENAI_COMPATIBLE_BASE_URL.",
             )
         window = self.registry.context_window(model)
-        requested = data.max_tokens if data else None
-        if requested is not None and requested >= window:
+        allowed = max_tokens_range(window, self.settings.default_max_tokens)
+        if data.max_tokens is not None and data.max_tokens > allowed.max:
             raise ApiError(
                 400,
                 "option_out_of_range",
-                f"Option 'data.max_tokens' must be less than the model's context window ({window} tokens).",
+                f"Option 'data.max_tokens' must be between {allowed.min} and {allowed.max} for {model.name} "
+                f"(its context window is {window} tokens); got {data.max_tokens}.",
             )
-        max_tokens = requested or min(self.settings.default_max_tokens, window // 2)
+        max_tokens = int(data.max_tokens or allowed.default)
         settings = {
             "model": model.id,
-            "prompt": data.prompt if data else None,
-            "temperature": data.temperature if data else None,
-            "top_p": data.top_p if data else None,
-            "max_tokens": data.max_tokens if data else None,
+            "prompt": data.prompt,
+            "temperature": data.temperature,
+            "top_p": data.top_p,
+            "max_tokens": data.max_tokens,
         }
         messages: list[BaseMessage] = []
-        if data and data.prompt:
+        if data.prompt:
             messages.append(SystemMessage(data.prompt))
         messages += [MESSAGE_CLASSES[m.role](m.content) for m in request.messages]
         budget = window - max_tokens
@@ -282,41 +408,41 @@ class ChatService:
             raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
 
         options = ChatOptions(
-            temperature=data.temperature if data and data.temperature is not None else DEFAULT_TEMPERATURE,
-            top_p=data.top_p if data and data.top_p is not None else DEFAULT_TOP_P,
+            temperature=data.temperature if data.temperature is not None else TEMPERATURE.default,
+            top_p=data.top_p if data.top_p is not None else TOP_P.default,
             max_tokens=max_tokens,
         )
-        return PreparedChat(
+        return Reply(
             conversation_id=request.id,
             message_id=uuid.uuid4().hex,
-            reply_position=position,
+            position=position,
             model=model,
             messages=kept,
             omitted=omitted,
             prompt_tokens_estimate=prompt_tokens,
             options=options,
             started=started,
+            deadline=started + self.settings.max_generation_s,
+            sessions=self.sessions,
         )
 
-    async def start(self, chat: PreparedChat, user_id: str) -> Generation:
-        """Take the user's and the engine's places, start the model and wait for its first token,
-        so that early failures get a status code."""
-        places = AsyncExitStack()
-        generation = Generation(places=places)
+    async def _start(self, reply: Reply, user_id: str) -> None:
+        """Take the user's and the engine's places, start the model and wait for its first token."""
+        places = reply.places
         try:
             places.enter_context(self.user_generations.hold(user_id))
-            generation.engine = await places.enter_async_context(self.registry.reserve(chat.model))
-            generation.engine_lifetime = generation.engine.lifetime if generation.engine else 0
-            model = self.registry.chat_model(chat.model, chat.options)
+            reply.engine = await places.enter_async_context(self.registry.reserve(reply.model))
+            reply.engine_lifetime = reply.engine.lifetime if reply.engine else 0
+            model = self.registry.chat_model(reply.model, reply.options)
             # astream is an async generator; typed as an iterator upstream.
-            generation.stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(chat.messages))
-            places.push_async_callback(generation.stream.aclose)
+            reply.stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(reply.messages))
+            places.push_async_callback(reply.stream.aclose)
             # Remote servers may open with empty role chunks; wait for text or the end.
-            while not generation.early or not (generation.early[-1][0].text or generation.early[-1][0].usage_metadata):
-                chunk = await anext(generation.stream, None)
+            while not reply.early or not (reply.early[-1][0].text or reply.early[-1][0].usage_metadata):
+                chunk = await anext(reply.stream, None)
                 if chunk is None:
                     break
-                generation.early.append((chunk, time.monotonic()))
+                reply.early.append((chunk, time.monotonic()))
         except ApiError:
             await places.aclose()
             raise
@@ -325,137 +451,30 @@ class ChatService:
             raise ApiError(
                 429,
                 "model_busy",
-                f"{chat.model.name} is busy with other requests and its queue is full; retry in {error.retry_after} s.",
+                f"{reply.model.name} is busy with other requests and its queue is full; "
+                f"retry in {error.retry_after} s.",
                 headers={"Retry-After": str(error.retry_after)},
             ) from error
         except EngineUnavailableError as error:
             await places.aclose()
-            await self._finish(chat, ReplyState(), "error", error=str(error))
+            await reply.finish(ReplyState(), "error", error=str(error))
             raise engine_unavailable(error) from error
         except Exception as error:
             await places.aclose()
-            if await generation.lost_engine():
-                log.error("The local engine for %s died before the first token", chat.model.id)
-                await self._finish(chat, ReplyState(), "error", error="engine_crashed")
+            if await reply.lost_engine():
+                log.error("The local engine for %s died before the first token", reply.model.id)
+                await reply.finish(ReplyState(), "error", error="engine_crashed")
                 raise ApiError(
                     503,
                     "engine_restarting",
-                    f"The local engine for {chat.model.name} stopped and is restarting; your message is saved. "
+                    f"The local engine for {reply.model.name} stopped and is restarting; your message is saved. "
                     "Retry in a few seconds.",
                     headers={"Retry-After": "5"},
                 ) from error
-            log.exception("Model %s failed before the first token", chat.model.id)
-            await self._finish(chat, ReplyState(), "error", error=str(error))
+            log.exception("Model %s failed before the first token", reply.model.id)
+            await reply.finish(ReplyState(), "error", error=str(error))
             raise ApiError(
                 500,
                 "model_failed",
-                f"The model {chat.model.id} failed before replying: {error}. Try again, or pick another model.",
+                f"The model {reply.model.id} failed before replying: {error}. Try again, or pick another model.",
             ) from error
-        return generation
-
-    async def events(self, chat: PreparedChat, generation: Generation) -> AsyncIterator[bytes]:
-        """The NDJSON body. On client disconnect (cancellation) the partial reply is kept."""
-        state = ReplyState()
-        deadline = chat.started + self.settings.max_generation_s
-        assert generation.stream is not None
-        try:
-            yield encode(
-                {"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id}
-            )
-            if chat.omitted:
-                yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
-            outcome = "cancelled"
-            try:
-                for chunk, arrived in generation.early:
-                    if text := state.absorb(chunk, arrived):
-                        yield encode({"type": "token", "content": text})
-                async for chunk in generation.stream:
-                    now = time.monotonic()
-                    if text := state.absorb(chunk, now):
-                        yield encode({"type": "token", "content": text})
-                    if now > deadline and state.usage is None:
-                        state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
-                        break
-                outcome = "complete"
-            except Exception as error:  # in-band: the stream has begun
-                outcome = "error"
-                crashed = await generation.lost_engine()
-                if crashed:
-                    log.error("The local engine for %s died while streaming", chat.model.id)
-                else:
-                    log.exception("Model %s failed while streaming", chat.model.id)
-                await self._finish(chat, state, "error", error="engine_crashed" if crashed else str(error))
-                yield encode(
-                    {
-                        "type": "error",
-                        "code": "engine_crashed" if crashed else "model_failed",
-                        "message": (
-                            "The local engine stopped while replying and is restarting. Your message is saved; "
-                            "press Retry in a few seconds."
-                            if crashed
-                            else f"The model stopped with an error: {error}. Your message is saved; press Retry."
-                        ),
-                    }
-                )
-                return
-            finally:
-                if outcome == "cancelled":
-                    # Client gone or stop pressed: stop the model and keep what was generated.
-                    with anyio.CancelScope(shield=True):
-                        await generation.places.aclose()
-                        await self._finish(chat, state, "cancelled")
-            await generation.places.aclose()  # frees the engine slot before the database write
-            title, numbers = await self._finish(chat, state, "complete")
-            if title:
-                yield encode({"type": "title", "title": title})
-            yield encode(self._end_event(chat, state, numbers))
-        finally:
-            with anyio.CancelScope(shield=True):
-                await generation.places.aclose()
-
-    async def _finish(
-        self, chat: PreparedChat, state: ReplyState, status: str, error: str | None = None
-    ) -> tuple[str | None, ReplyNumbers]:
-        """Record metrics and store the reply; returns the new title (if any) and the reply's numbers."""
-        numbers = ReplyNumbers.of(chat, state)
-        finish = finish_reason(status, state)
-        CHAT_REPLIES.labels(chat.model.id, finish or "error").inc()
-        if state.first_token_at is not None:
-            TIME_TO_FIRST_TOKEN.labels(chat.model.id).observe(state.first_token_at - chat.started)
-        if status == "complete" and numbers.tokens_per_second:
-            TOKENS_PER_SECOND.labels(chat.model.id).observe(numbers.tokens_per_second)
-
-        def store() -> str | None:
-            with self.sessions() as session:
-                return crud.store_reply(
-                    session,
-                    conversation_id=chat.conversation_id,
-                    message_id=chat.message_id,
-                    position=chat.reply_position,
-                    content="".join(state.parts),
-                    status=status,
-                    model=chat.model.id,
-                    finish_reason=finish,
-                    error=error,
-                    prompt_tokens=numbers.prompt_tokens,
-                    completion_tokens=numbers.completion_tokens,
-                    ttft_ms=numbers.ttft_ms,
-                    tokens_per_second=numbers.tokens_per_second or None,
-                )
-
-        return await anyio.to_thread.run_sync(store), numbers
-
-    def _end_event(self, chat: PreparedChat, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:
-        # An empty reply has no first token: report the time until the model finished.
-        ttft = numbers.ttft_ms if numbers.ttft_ms is not None else round((time.monotonic() - chat.started) * 1000, 1)
-        return {
-            "type": "end",
-            "message_id": chat.message_id,
-            "finish_reason": "length" if state.finish_reason == "length" else "stop",
-            "usage": {
-                "prompt_tokens": numbers.prompt_tokens,
-                "completion_tokens": numbers.completion_tokens,
-                "cached_prompt_tokens": numbers.cached_prompt_tokens,
-            },
-            "timings": {"ttft_ms": ttft, "tokens_per_second": numbers.tokens_per_second},
-        }

@@ -223,3 +223,65 @@ async def test_one_user_may_have_two_replies_generating_and_a_third_gets_429(fak
     assert [(await task).status_code for task in running] == [200, 200]
     # Once they are done, the user may chat again.
     assert (await client.post("/api/v1/chat", json=body(id="r4"))).status_code == 200
+
+
+async def test_a_client_that_leaves_mid_reply_keeps_the_partial_reply_as_cancelled(make_settings: Any) -> None:
+    import anyio
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+
+    settings = make_settings(user_max_generations=1)
+    app = create_app(settings, registry=FakeRegistry(settings, tokens=[f" t{i}" for i in range(40)], delay=0.02))
+    request = json.dumps(body(id="left")).encode()
+    pending = [{"type": "http.request", "body": request, "more_body": False}]
+    sent: list[bytes] = []
+    second_token = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop(0)
+        await second_token.wait()
+        return {"type": "http.disconnect"}  # the browser tab closed
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message.get("body", b""))
+            if b"".join(sent).count(b'"token"') >= 2:
+                second_token.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},  # what uvicorn serves
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/chat",
+        "raw_path": b"/api/v1/chat",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(request)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    async with LifespanManager(app) as manager:
+        await manager.app(scope, receive, send)
+        streamed = [json.loads(line) for line in b"".join(sent).decode().splitlines()]
+        tokens = "".join(e["content"] for e in streamed if e["type"] == "token")
+        assert streamed[-1]["type"] == "token" and len(tokens.split()) < 40
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
+            reply = (await client.get("/api/v1/conversations/left")).json()["messages"][-1]
+            assert (reply["status"], reply["finish_reason"]) == ("cancelled", "cancelled")
+            assert reply["content"].startswith(tokens) and len(reply["content"].split()) < 40
+            # Its places were given back: the user (allowed one reply at a time) may chat again.
+            assert (await client.post("/api/v1/chat", json=body(id="next"))).status_code == 200
+
+
+async def test_data_may_be_absent_or_null(fake: Any) -> None:
+    client, registry = await fake()
+    for data in ({}, {"data": None}, {"data": {}}):
+        response = await client.post("/api/v1/chat", json=body(**data))
+        assert response.status_code == 200, (data, response.text)
+        assert registry.last_model is not None and registry.last_model.options is not None
+        assert registry.last_model.options.top_p == 0.95

@@ -3,6 +3,7 @@
 Every test here runs on SQLite and on PostgreSQL (the `database_url` fixture).
 """
 
+import json
 from typing import Any
 
 import httpx
@@ -141,3 +142,27 @@ async def test_conversation_endpoints_require_a_token(client: httpx.AsyncClient)
         response = await client.request(method, path, json={"title": "t"})
         assert response.status_code == 401, (method, path)
         assert response.json()["code"] == "unauthorized"
+
+
+async def test_a_trimmed_reply_keeps_how_many_messages_were_left_out(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    history = []
+    for turn in range(12):
+        history += [
+            {"role": "user", "content": f"question {turn} " + "word " * 10},
+            {"role": "ai", "content": f"answer {turn} " + "word " * 10},
+        ]
+    history.append({"role": "user", "content": "the last question"})
+    data = {"model": "fake-small", "max_tokens": 100}
+    response = await client.post("/api/v1/chat", json={"id": "long", "messages": history, "data": data}, headers=alice)
+    notice = next(json.loads(line) for line in response.text.splitlines() if '"trimmed"' in line)
+    assert notice["omitted_messages"] > 0
+
+    # After a reload, the notice is still there, on the reply it concerns.
+    messages = (await client.get("/api/v1/conversations/long", headers=alice)).json()["messages"]
+    assert messages[-1]["role"] == "ai" and messages[-1]["omitted_messages"] == notice["omitted_messages"]
+    assert all(m["omitted_messages"] is None for m in messages[:-1])
+    # A reply whose whole history fitted says so.
+    await chat(client, alice, "short", "hello")
+    reply = (await client.get("/api/v1/conversations/short", headers=alice)).json()["messages"][-1]
+    assert reply["omitted_messages"] == 0

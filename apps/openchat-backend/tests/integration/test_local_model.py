@@ -62,6 +62,10 @@ def test_models_lists_both_bundled_models_and_dropped_in_gguf(live_server: Any, 
     # Named from its GGUF metadata; its context is the model's own, capped by configuration.
     assert by_id["my-own-model"]["name"] == "Qwen2.5 Coder 0.5B Instruct AWQ"
     assert all(m["provider"] == "local" and m["context_length"] == 8192 for m in models)
+    # A reply may ask for at most one token less than the context window; by default half of it at most.
+    assert all(m["sampling"]["max_tokens"]["max"] == 8191 for m in models)
+    default = min(url.app.state.settings.default_max_tokens, 8192 // 2)
+    assert all(m["sampling"]["max_tokens"]["default"] == default for m in models)
 
 
 def test_a_real_reply_streams_token_by_token(live_server: Any) -> None:
@@ -191,3 +195,6 @@ def test_history_beyond_the_context_window_is_trimmed(live_server: Any) -> None:
     assert trimmed and 0 < trimmed[0]["omitted_messages"] < len(history)
     assert found[-1]["type"] == "end"
     assert found[-1]["usage"]["prompt_tokens"] <= 1024 - 32
+    # The stored reply keeps the notice.
+    reply = httpx.get(f"{url}/api/v1/conversations/long").json()["messages"][-1]
+    assert reply["omitted_messages"] == trimmed[0]["omitted_messages"]

@@ -1,6 +1,8 @@
-"""POST /api/v1/chat: stream a reply as NDJSON (see app/services/chat.py)."""
+"""POST /api/v1/chat: stream a reply as NDJSON, one event per line (see app/services/chat.py)."""
 
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Annotated
 
 import anyio
@@ -8,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CurrentUser, RateLimitsDep
-from app.schemas import ChatRequest
+from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent
 from app.services.chat import ChatService
 
 router = APIRouter(tags=["chat"])
@@ -24,11 +26,21 @@ def get_chat_service(request: Request) -> ChatService:
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
+async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
+    # Closing the body closes the events too, so that a reply whose client left is stored at once.
+    async with aclosing(events):
+        async for event in events:
+            yield (event.model_dump_json() + "\n").encode()
+
+
 @router.post(
     "/chat",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/x-ndjson": {}}, "description": "One JSON event per line"},
+        200: {
+            "content": {"application/x-ndjson": {"schema": {"$ref": STREAM_EVENT_REF}}},
+            "description": "One JSON event per line (a StreamEvent); clients ignore unknown types",
+        },
         400: {"description": "Invalid request"},
         404: {"description": "Conversation belongs to someone else or does not exist"},
         429: {"description": "Model busy, too many replies of this user at once, or rate limited; see Retry-After"},
@@ -40,8 +52,5 @@ async def chat(
 ) -> StreamingResponse:
     started = time.monotonic()
     await anyio.to_thread.run_sync(limits.check, "chat", f"user:{user.id}")  # a Redis call would block
-    prepared = await service.prepare(body, user.id, started)
-    generation = await service.start(prepared, user.id)
-    return StreamingResponse(
-        service.events(prepared, generation), media_type="application/x-ndjson", headers=STREAM_HEADERS
-    )
+    reply = await service.reply(body, user.id, started)
+    return StreamingResponse(ndjson(reply.events()), media_type="application/x-ndjson", headers=STREAM_HEADERS)
