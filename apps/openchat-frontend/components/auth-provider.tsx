@@ -3,7 +3,7 @@
 import { useRouter } from "next/navigation";
 import * as React from "react";
 
-import { api, apiFetch, refreshAccessToken, setAccessToken, setOnUnauthorized, type User } from "@/lib/api";
+import { api, ApiError, refreshAccessToken, setAccessToken, setOnUnauthorized, type User } from "@/lib/api";
 
 export type AuthMode = "unknown" | "off" | "required";
 export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailable";
@@ -54,16 +54,16 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
     let cancelled = false;
     (async () => {
       try {
-        const res = await fetch("/api/v1/auth/me", { credentials: "same-origin" });
+        // A 4xx (401) means login is required; a 5xx or no answer, that the server is unusable.
+        const openUser = await api.meWithoutToken().catch((e: unknown) => {
+          if (e instanceof ApiError && e.status < 500) return null;
+          throw e;
+        });
         if (cancelled) return;
-        if (res.ok) {
+        if (openUser) {
           setMode("off");
-          setUser((await res.json()) as User);
+          setUser(openUser);
           setStatus("authenticated");
-          return;
-        }
-        if (res.status >= 500) {
-          setStatus("unavailable");
           return;
         }
         setMode("required");
@@ -73,9 +73,12 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
           setUser(me);
           setStatus("authenticated");
         } else if (!cancelled) {
-          const statusResponse = await fetch("/api/v1/auth/status", { credentials: "same-origin" });
+          const authStatus = await api.authStatus().catch((e: unknown) => {
+            if (e instanceof ApiError) return null;
+            throw e;
+          });
           if (cancelled) return;
-          if (statusResponse.ok) setHasUsers(((await statusResponse.json()) as { has_users: boolean }).has_users);
+          if (authStatus) setHasUsers(authStatus.has_users);
           setStatus("anonymous");
         }
       } catch {
@@ -118,7 +121,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
   );
   const logout = React.useCallback(async () => {
     try {
-      await apiFetch("/auth/logout", { method: "POST" });
+      await api.logout();
     } catch {
       // the session is dropped locally either way
     }

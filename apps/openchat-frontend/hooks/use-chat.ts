@@ -120,7 +120,6 @@ export function useChat(callbacks: Callbacks = {}) {
     dispatch({ type: "reset" });
   }, [stop]);
 
-  const dismissError = React.useCallback(() => dispatch({ type: "dismissError" }), []);
   const setTitle = React.useCallback((title: string | null) => dispatch({ type: "setTitle", title }), []);
 
   // Abort anything in flight when the component goes away.
@@ -132,5 +131,5 @@ export function useChat(callbacks: Callbacks = {}) {
     [],
   );
 
-  return { state, run, stop, load, reset, dismissError, setTitle };
+  return { state, run, stop, load, reset, setTitle };
 }

@@ -7,7 +7,7 @@ import { api, type ConversationSummary } from "@/lib/api";
 
 const PAGE_SIZE = 30;
 
-export function useConversations(enabled: boolean) {
+export function useConversations() {
   const [query, setQuery] = React.useState("");
   const debouncedQuery = useDebouncedValue(query.trim(), 300);
   const [items, setItems] = React.useState<ConversationSummary[]>([]);
@@ -20,7 +20,6 @@ export function useConversations(enabled: boolean) {
   const loadingMore = React.useRef(false);
 
   React.useEffect(() => {
-    if (!enabled) return;
     const mySeq = ++seq.current;
     // eslint-disable-next-line react-hooks/set-state-in-effect -- fetching when the query changes
     setLoading(true);
@@ -41,7 +40,7 @@ export function useConversations(enabled: boolean) {
         setLoading(false);
         setLoaded(true);
       });
-  }, [enabled, debouncedQuery, version]);
+  }, [debouncedQuery, version]);
 
   const loadMore = React.useCallback(async () => {
     if (!cursor || loadingMore.current) return;

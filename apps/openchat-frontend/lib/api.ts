@@ -28,10 +28,6 @@ let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 let refreshing: Promise<boolean> | null = null;
 let unauthorizedHandler: (() => void) | null = null;
 
-export function getAccessToken(): string | null {
-  return accessToken;
-}
-
 export function setOnUnauthorized(handler: (() => void) | null): void {
   unauthorizedHandler = handler;
 }
@@ -86,7 +82,7 @@ function withAuth(init: RequestInit = {}): RequestInit {
  * fetch() against the API with the bearer token; on 401 refreshes once and retries.
  * Returns the Response as is (the caller checks `ok`).
  */
-export async function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
+async function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
   const res = await fetch(`${API_BASE}${path}`, withAuth(init));
   if (res.status !== 401 || path.startsWith("/auth/")) return res;
   const refreshed = await refreshAccessToken();
@@ -136,10 +132,17 @@ function defaultMessage(status: number): string {
   }
 }
 
-export async function apiJson<T>(path: string, init: RequestInit = {}): Promise<T> {
+async function apiJson<T>(path: string, init: RequestInit = {}): Promise<T> {
   const res = await apiFetch(path, init);
   if (!res.ok) throw await errorFrom(res);
   if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+/** GET without the bearer token and without the refresh-on-401 (probes of the auth set-up). */
+async function publicJson<T>(path: string): Promise<T> {
+  const res = await fetch(`${API_BASE}${path}`, { credentials: "same-origin" });
+  if (!res.ok) throw await errorFrom(res);
   return (await res.json()) as T;
 }
 
@@ -188,6 +191,9 @@ export const api = {
     }),
   remove: (id: string) => apiJson<void>(`/conversations/${encodeURIComponent(id)}`, { method: "DELETE" }),
   me: () => apiJson<User>("/auth/me"),
+  /** /auth/me without a token: answers only when the server runs without login. */
+  meWithoutToken: () => publicJson<User>("/auth/me"),
+  authStatus: () => publicJson<{ mode: string; has_users: boolean }>("/auth/status"),
   login: (email: string, password: string) =>
     apiJson<TokenResponse>("/auth/login", { method: "POST", body: JSON.stringify({ email, password }) }),
   signup: (email: string, password: string) =>

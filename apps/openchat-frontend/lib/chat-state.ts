@@ -59,7 +59,6 @@ export type ChatAction =
   | { type: "fail"; error: ChatError }
   | { type: "busy"; retryAt: number }
   | { type: "streamClosed" }
-  | { type: "dismissError" }
   | { type: "setTitle"; title: string | null };
 
 function isOpenReply(m: ChatMessage | undefined): m is ChatMessage {
@@ -132,8 +131,6 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         messages: closeReply(state, "error"),
         error: { message: "The connection closed before the reply finished.", code: "stream_closed" },
       };
-    case "dismissError":
-      return { ...state, error: null };
     case "setTitle":
       return { ...state, title: action.title };
   }
