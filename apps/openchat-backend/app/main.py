@@ -4,6 +4,7 @@ engines (started with the app, stopped at its shutdown), routes."""
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI
@@ -17,6 +18,7 @@ from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import load_secret_key
 from app.llm.registry import ModelRegistry
+from app.schemas import openapi_extra_schemas
 from app.services.chat import ChatService
 
 log = logging.getLogger("openchat")
@@ -59,6 +61,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(api)
     app.include_router(health.router)
     install_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI adds only models that a route declares; the chat stream's events are added here.
+        if app.openapi_schema is None:
+            FastAPI.openapi(app)["components"]["schemas"].update(openapi_extra_schemas())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(
         CORSMiddleware,

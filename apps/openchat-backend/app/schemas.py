@@ -1,9 +1,21 @@
-"""API shapes: request bodies, responses, and the typed NDJSON stream events."""
+"""API shapes: request bodies, responses, the sampling options' ranges, and the typed NDJSON
+stream events (declared here so that they are part of the OpenAPI schema, see `openapi_extra_schemas`)."""
 
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import annotated_types
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # "assistant" and "system" are accepted too; "assistant" is stored as "ai".
@@ -33,12 +45,78 @@ class ChatMessageIn(BaseModel):
         return content
 
 
+# -- sampling options: their defaults and ranges are written here and nowhere else ----------
+
+
+class SamplingRange(BaseModel):
+    """An option's default and inclusive range [min, max]; a control steps by `step`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    default: int | float
+    min: int | float
+    max: int | float
+    step: int | float
+
+
+class SamplingOut(BaseModel):
+    """The sampling options one model accepts (GET /api/v1/models, per model)."""
+
+    temperature: SamplingRange
+    top_p: SamplingRange
+    max_tokens: SamplingRange
+
+
+TEMPERATURE = SamplingRange(default=0.7, min=0.0, max=2.0, step=0.05)
+TOP_P = SamplingRange(default=0.95, min=0.01, max=1.0, step=0.01)
+MAX_TOKENS_CAP = 32_768  # the most tokens any one reply may ask for, whatever the model
+
+
+def max_tokens_range(context_window: int, configured_default: int) -> SamplingRange:
+    """A reply must leave the prompt room in the context window: at most one token less than it.
+    Without `max_tokens`, a reply may use the configured default, at most half the window."""
+    return SamplingRange(
+        default=min(configured_default, context_window // 2),
+        min=1,
+        max=min(context_window - 1, MAX_TOKENS_CAP),
+        step=1,
+    )
+
+
+def sampling(context_window: int, configured_default: int) -> SamplingOut:
+    return SamplingOut(
+        temperature=TEMPERATURE, top_p=TOP_P, max_tokens=max_tokens_range(context_window, configured_default)
+    )
+
+
+RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+
+
 class ChatData(BaseModel):
     model: str | None = Field(None, max_length=300)
     prompt: str | None = Field(None, max_length=20_000)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    temperature: float | None = Field(None, ge=TEMPERATURE.min, le=TEMPERATURE.max)
+    top_p: float | None = Field(None, ge=TOP_P.min, le=TOP_P.max)
+    # Each model allows less than this (max_tokens_range); the chat service checks that.
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_CAP)
+
+    @field_validator("temperature", "top_p", "max_tokens", mode="wrap")
+    @classmethod
+    def _in_range(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """An out-of-range option is refused with its whole range, so the client knows what to send."""
+        try:
+            return handler(value)
+        except ValidationError as error:
+            if error.errors()[0]["type"] not in RANGE_ERRORS:
+                raise
+            constraints = cls.model_fields[info.field_name or ""].metadata
+            low = next(c.ge for c in constraints if isinstance(c, annotated_types.Ge))
+            high = next(c.le for c in constraints if isinstance(c, annotated_types.Le))
+            raise PydanticCustomError(
+                "option_out_of_range",
+                "Option 'data.{name}' must be between {low} and {high}; got {value}.",
+                {"name": info.field_name, "low": low, "high": high, "value": value},
+            ) from None
 
 
 class ChatRequest(BaseModel):
@@ -66,55 +144,77 @@ class ChatRequest(BaseModel):
 # -- stream events (one JSON object per line) -------------------------------------------------
 
 
-class StartEvent(TypedDict):
-    type: Literal["start"]
+class Event(BaseModel):
+    # `type` has a default so that events are built without repeating it; it is always sent,
+    # so the (serialization) schema marks it, and every field with a default, as required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class StartEvent(Event):
+    type: Literal["start"] = "start"
     id: str
     message_id: str
     model: str
 
 
-class TrimmedEvent(TypedDict):
-    type: Literal["trimmed"]
+class TrimmedEvent(Event):
+    """Earlier messages were left out of the prompt so that it fits the model's context window."""
+
+    type: Literal["trimmed"] = "trimmed"
     omitted_messages: int
 
 
-class TokenEvent(TypedDict):
-    type: Literal["token"]
+class TokenEvent(Event):
+    type: Literal["token"] = "token"
     content: str
 
 
-class TitleEvent(TypedDict):
-    type: Literal["title"]
+class TitleEvent(Event):
+    type: Literal["title"] = "title"
     title: str
 
 
-class Usage(TypedDict):
+class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     # Prompt tokens served from the KV cache of the previous turn (local models).
     cached_prompt_tokens: int
 
 
-class Timings(TypedDict):
+class Timings(BaseModel):
     ttft_ms: float
     tokens_per_second: float
 
 
-class EndEvent(TypedDict):
-    type: Literal["end"]
+class EndEvent(Event):
+    type: Literal["end"] = "end"
     message_id: str
     finish_reason: Literal["stop", "length", "cancelled"]
     usage: Usage
     timings: Timings
 
 
-class ErrorEvent(TypedDict):
-    type: Literal["error"]
+class ErrorEvent(Event):
+    """A failure after the stream began; the stream ends after it."""
+
+    type: Literal["error"] = "error"
     code: str
     message: str
 
 
-StreamEvent = StartEvent | TrimmedEvent | TokenEvent | TitleEvent | EndEvent | ErrorEvent
+StreamEvent = Annotated[
+    StartEvent | TrimmedEvent | TokenEvent | TitleEvent | EndEvent | ErrorEvent, Field(discriminator="type")
+]
+STREAM_EVENT_REF = "#/components/schemas/StreamEvent"
+
+
+def openapi_extra_schemas() -> dict[str, Any]:
+    """OpenAPI components for the stream events, which no route declares as a response model:
+    each event model, and `StreamEvent`, their union (oneOf, discriminated by `type`)."""
+    ref_template = "#/components/schemas/{model}"
+    union = TypeAdapter(StreamEvent).json_schema(mode="serialization", ref_template=ref_template)
+    definitions = union.pop("$defs")
+    return {**definitions, "StreamEvent": {"title": "StreamEvent", **union}}
 
 
 # -- models and conversations -----------------------------------------------------------------
@@ -126,6 +226,7 @@ class ModelOut(BaseModel):
     provider: Literal["local", "together", "openai-compatible"]
     context_length: int
     default: bool
+    sampling: SamplingOut
 
 
 class ModelsOut(BaseModel):

@@ -32,6 +32,7 @@ CUSTOM_CODES = {
     "invalid_request",
     "invalid_email",
     "weak_password",
+    "option_out_of_range",
 }
 RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 

@@ -11,7 +11,6 @@ once, and no reply runs longer than `max_generation_s` (it ends as `length`).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,17 +30,29 @@ from app.core.errors import ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
 from app.llm.engine import EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
-from app.schemas import ChatRequest, EndEvent, StreamEvent
+from app.schemas import (
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    EndEvent,
+    ErrorEvent,
+    StartEvent,
+    StreamEvent,
+    Timings,
+    TitleEvent,
+    TokenEvent,
+    TrimmedEvent,
+    Usage,
+    max_tokens_range,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_TOP_P = 0.95
 MESSAGE_CLASSES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "ai": AIMessage, "system": SystemMessage}
 
 
 def encode(event: StreamEvent) -> bytes:
-    return (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return (event.model_dump_json() + "\n").encode()
 
 
 async def trim_history(
@@ -223,14 +234,16 @@ class ChatService:
                 "or configure TOGETHER_API_KEY or OPENAI_COMPATIBLE_BASE_URL.",
             )
         window = self.registry.context_window(model)
+        allowed = max_tokens_range(window, self.settings.default_max_tokens)
         requested = data.max_tokens if data else None
-        if requested is not None and requested >= window:
+        if requested is not None and requested > allowed.max:
             raise ApiError(
                 400,
                 "option_out_of_range",
-                f"Option 'data.max_tokens' must be less than the model's context window ({window} tokens).",
+                f"Option 'data.max_tokens' must be between {allowed.min} and {allowed.max} for {model.name} "
+                f"(its context window is {window} tokens); got {requested}.",
             )
-        max_tokens = requested or min(self.settings.default_max_tokens, window // 2)
+        max_tokens = int(requested or allowed.default)
         settings = {
             "model": model.id,
             "prompt": data.prompt if data else None,
@@ -282,8 +295,8 @@ class ChatService:
             raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
 
         options = ChatOptions(
-            temperature=data.temperature if data and data.temperature is not None else DEFAULT_TEMPERATURE,
-            top_p=data.top_p if data and data.top_p is not None else DEFAULT_TOP_P,
+            temperature=data.temperature if data and data.temperature is not None else TEMPERATURE.default,
+            top_p=data.top_p if data and data.top_p is not None else TOP_P.default,
             max_tokens=max_tokens,
         )
         return PreparedChat(
@@ -359,20 +372,18 @@ class ChatService:
         deadline = chat.started + self.settings.max_generation_s
         assert generation.stream is not None
         try:
-            yield encode(
-                {"type": "start", "id": chat.conversation_id, "message_id": chat.message_id, "model": chat.model.id}
-            )
+            yield encode(StartEvent(id=chat.conversation_id, message_id=chat.message_id, model=chat.model.id))
             if chat.omitted:
-                yield encode({"type": "trimmed", "omitted_messages": chat.omitted})
+                yield encode(TrimmedEvent(omitted_messages=chat.omitted))
             outcome = "cancelled"
             try:
                 for chunk, arrived in generation.early:
                     if text := state.absorb(chunk, arrived):
-                        yield encode({"type": "token", "content": text})
+                        yield encode(TokenEvent(content=text))
                 async for chunk in generation.stream:
                     now = time.monotonic()
                     if text := state.absorb(chunk, now):
-                        yield encode({"type": "token", "content": text})
+                        yield encode(TokenEvent(content=text))
                     if now > deadline and state.usage is None:
                         state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
                         break
@@ -386,16 +397,15 @@ class ChatService:
                     log.exception("Model %s failed while streaming", chat.model.id)
                 await self._finish(chat, state, "error", error="engine_crashed" if crashed else str(error))
                 yield encode(
-                    {
-                        "type": "error",
-                        "code": "engine_crashed" if crashed else "model_failed",
-                        "message": (
+                    ErrorEvent(
+                        code="engine_crashed" if crashed else "model_failed",
+                        message=(
                             "The local engine stopped while replying and is restarting. Your message is saved; "
                             "press Retry in a few seconds."
                             if crashed
                             else f"The model stopped with an error: {error}. Your message is saved; press Retry."
                         ),
-                    }
+                    )
                 )
                 return
             finally:
@@ -407,7 +417,7 @@ class ChatService:
             await generation.places.aclose()  # frees the engine slot before the database write
             title, numbers = await self._finish(chat, state, "complete")
             if title:
-                yield encode({"type": "title", "title": title})
+                yield encode(TitleEvent(title=title))
             yield encode(self._end_event(chat, state, numbers))
         finally:
             with anyio.CancelScope(shield=True):
@@ -448,14 +458,13 @@ class ChatService:
     def _end_event(self, chat: PreparedChat, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:
         # An empty reply has no first token: report the time until the model finished.
         ttft = numbers.ttft_ms if numbers.ttft_ms is not None else round((time.monotonic() - chat.started) * 1000, 1)
-        return {
-            "type": "end",
-            "message_id": chat.message_id,
-            "finish_reason": "length" if state.finish_reason == "length" else "stop",
-            "usage": {
-                "prompt_tokens": numbers.prompt_tokens,
-                "completion_tokens": numbers.completion_tokens,
-                "cached_prompt_tokens": numbers.cached_prompt_tokens,
-            },
-            "timings": {"ttft_ms": ttft, "tokens_per_second": numbers.tokens_per_second},
-        }
+        return EndEvent(
+            message_id=chat.message_id,
+            finish_reason="length" if state.finish_reason == "length" else "stop",
+            usage=Usage(
+                prompt_tokens=numbers.prompt_tokens,
+                completion_tokens=numbers.completion_tokens,
+                cached_prompt_tokens=numbers.cached_prompt_tokens,
+            ),
+            timings=Timings(ttft_ms=ttft, tokens_per_second=numbers.tokens_per_second),
+        )

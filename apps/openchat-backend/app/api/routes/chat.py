@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CurrentUser, RateLimitsDep
-from app.schemas import ChatRequest
+from app.schemas import STREAM_EVENT_REF, ChatRequest
 from app.services.chat import ChatService
 
 router = APIRouter(tags=["chat"])
@@ -28,7 +28,10 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
     "/chat",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/x-ndjson": {}}, "description": "One JSON event per line"},
+        200: {
+            "content": {"application/x-ndjson": {"schema": {"$ref": STREAM_EVENT_REF}}},
+            "description": "One JSON event per line (a StreamEvent); clients ignore unknown types",
+        },
         400: {"description": "Invalid request"},
         404: {"description": "Conversation belongs to someone else or does not exist"},
         429: {"description": "Model busy, too many replies of this user at once, or rate limited; see Retry-After"},
