@@ -77,7 +77,7 @@ class Message(Base):
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))  # user | ai | system
     content: Mapped[str] = mapped_column(Text)
-    # complete | streaming | cancelled | error
+    # complete | cancelled | error
     status: Mapped[str] = mapped_column(String(16), default="complete")
     model: Mapped[str | None] = mapped_column(String(200))
     finish_reason: Mapped[str | None] = mapped_column(String(16))
@@ -86,6 +86,8 @@ class Message(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     tokens_per_second: Mapped[float | None] = mapped_column(Float)
+    # Replies: earlier messages left out of the prompt to fit the context window (migration 0002).
+    omitted_messages: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

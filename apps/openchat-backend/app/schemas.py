@@ -123,9 +123,14 @@ class ChatRequest(BaseModel):
     # Extra keys are ignored so that clients may send more than the contract asks.
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
     messages: list[ChatMessageIn] = Field(min_length=1)
-    data: ChatData | None = None
+    data: ChatData = Field(default_factory=ChatData)
 
     model_config = ConfigDict(str_strip_whitespace=False)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _no_data_is_no_options(cls, value: Any) -> Any:
+        return {} if value is None else value  # `"data": null` has always been accepted
 
     @field_validator("id", mode="before")
     @classmethod
@@ -237,15 +242,18 @@ class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    role: str
+    role: Literal["user", "ai", "system"]
     content: str
-    status: str
+    status: Literal["complete", "cancelled", "error"]
     model: str | None
-    finish_reason: str | None
+    finish_reason: Literal["stop", "length", "cancelled"] | None
     prompt_tokens: int | None
     completion_tokens: int | None
     ttft_ms: float | None
     tokens_per_second: float | None
+    # Earlier messages left out of the prompt of this reply to fit the context window
+    # (replies only; None for replies stored before it was recorded).
+    omitted_messages: int | None
     created_at: datetime
 
 

@@ -40,12 +40,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def run_migrations(engine: Engine) -> None:
+def run_migrations(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
