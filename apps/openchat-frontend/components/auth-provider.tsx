@@ -3,7 +3,8 @@
 import { useRouter } from "next/navigation";
 import * as React from "react";
 
-import { api, ApiError, refreshAccessToken, setAccessToken, setOnUnauthorized, type User } from "@/lib/api";
+import { api, ApiError, refreshAccessToken, setAccessToken, setOnUnauthorized } from "@/lib/api";
+import type { TokenOut, UserOut } from "@/lib/api-client";
 
 export type AuthMode = "unknown" | "off" | "required";
 export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailable";
@@ -11,7 +12,7 @@ export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailabl
 type AuthContextValue = {
   mode: AuthMode;
   status: AuthStatus;
-  user: User | null;
+  user: UserOut | null;
   /** False on a new install with no account yet: the app then opens on sign-up. */
   hasUsers: boolean | null;
   login: (email: string, password: string) => Promise<void>;
@@ -39,7 +40,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
   const router = useRouter();
   const [mode, setMode] = React.useState<AuthMode>("unknown");
   const [status, setStatus] = React.useState<AuthStatus>("loading");
-  const [user, setUser] = React.useState<User | null>(null);
+  const [user, setUser] = React.useState<UserOut | null>(null);
   const [hasUsers, setHasUsers] = React.useState<boolean | null>(null);
 
   // First load: /auth/me without a token tells whether login is needed at all; if it is,
@@ -104,7 +105,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
     return () => setOnUnauthorized(null);
   }, [router]);
 
-  const finishLogin = React.useCallback(async (token: { access_token: string; expires_in: number }) => {
+  const finishLogin = React.useCallback(async (token: TokenOut) => {
     setAccessToken(token.access_token, token.expires_in);
     const me = await api.me();
     setUser(me);

@@ -6,11 +6,11 @@ import { ThemeToggle } from "@/components/theme-toggle";
 import { Button } from "@/components/ui/button";
 import { UserMenu } from "@/components/user-menu";
 import type { Panels } from "@/hooks/use-panels";
-import type { ModelInfo } from "@/lib/api";
+import type { ModelOut } from "@/lib/api-client";
 
 type Props = {
   title: string;
-  model: ModelInfo | null;
+  model: ModelOut | null;
   panels: Panels;
 };
 

@@ -6,7 +6,8 @@ import * as React from "react";
 import { UNTITLED } from "@/components/sidebar";
 import { useChat } from "@/hooks/use-chat";
 import type { useConversations } from "@/hooks/use-conversations";
-import { api, ApiError, type ModelInfo } from "@/lib/api";
+import { api, ApiError } from "@/lib/api";
+import type { ModelOut } from "@/lib/api-client";
 import {
   fromApiMessage,
   historyForEdit,
@@ -33,7 +34,7 @@ export type LoadState = { kind: "ready" } | { kind: "loading" } | { kind: "notfo
 
 type Options = {
   conversations: ReturnType<typeof useConversations>;
-  models: ModelInfo[];
+  models: ModelOut[];
 };
 
 /**

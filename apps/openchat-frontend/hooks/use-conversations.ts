@@ -3,7 +3,8 @@
 import * as React from "react";
 
 import { useDebouncedValue } from "@/hooks/use-debounced-value";
-import { api, type ConversationSummary } from "@/lib/api";
+import { api } from "@/lib/api";
+import type { ConversationSummary } from "@/lib/api-client";
 
 const PAGE_SIZE = 30;
 

@@ -2,10 +2,11 @@
 
 import * as React from "react";
 
-import { api, type ModelInfo } from "@/lib/api";
+import { api } from "@/lib/api";
+import type { ModelOut } from "@/lib/api-client";
 
 export function useModels() {
-  const [models, setModels] = React.useState<ModelInfo[]>([]);
+  const [models, setModels] = React.useState<ModelOut[]>([]);
   const [error, setError] = React.useState<string | null>(null);
   const [loading, setLoading] = React.useState(true);
 
