@@ -71,25 +71,33 @@ export function refreshAccessToken(): Promise<boolean> {
   return refreshing;
 }
 
-function withToken(request: Request): Request {
-  if (accessToken) request.headers.set("Authorization", `Bearer ${accessToken}`);
-  return request;
-}
-
 /**
  * The generated client's fetch: sends the bearer token; on a 401 (outside /auth/) refreshes
  * once and sends the request again.
  */
 const authFetch: typeof fetch = async (input, init) => {
-  const request = new Request(input, init); // the generated client passes a Request
-  const again = request.clone(); // a body can be sent only once
-  const res = await fetch(withToken(request));
+  const request = input instanceof Request && !init ? input : new Request(input, init);
+  // Read once, to send again after a refresh; and sent as bytes, as a plain fetch() would: a
+  // Request's own body would go out as a stream (no Content-Length, invisible to dev tools).
+  const body = request.body ? await request.arrayBuffer() : undefined;
+  const send = () => {
+    const headers = new Headers(request.headers);
+    if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
+    return fetch(request.url, {
+      method: request.method,
+      headers,
+      body,
+      signal: request.signal,
+      credentials: request.credentials,
+    });
+  };
+  const res = await send();
   if (res.status !== 401 || new URL(request.url).pathname.startsWith(`${API_BASE}/auth/`)) return res;
   if (!(await refreshAccessToken())) {
     unauthorizedHandler?.();
     return res;
   }
-  const retry = await fetch(withToken(again));
+  const retry = await send();
   if (retry.status === 401) unauthorizedHandler?.();
   return retry;
 };

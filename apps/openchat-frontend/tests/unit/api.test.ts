@@ -8,6 +8,7 @@ import { client } from "@/lib/api-client/client.gen";
 type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
 
 const sent: Request[] = [];
+const bodies: unknown[] = [];
 let replies: Record<string, Reply[]> = {};
 
 function script(path: string, ...answers: Reply[]) {
@@ -16,6 +17,7 @@ function script(path: string, ...answers: Reply[]) {
 
 beforeEach(() => {
   sent.length = 0;
+  bodies.length = 0;
   replies = {};
   setAccessToken(null);
   client.setConfig({ baseUrl: "http://openchat.test" });
@@ -24,6 +26,7 @@ beforeEach(() => {
     vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
       const request = new Request(input, init);
       sent.push(request);
+      bodies.push(init?.body);
       const reply = replies[new URL(request.url).pathname]?.shift();
       if (!reply) throw new TypeError("fetch failed");
       const body = reply.body === undefined ? null : JSON.stringify(reply.body);
@@ -43,6 +46,14 @@ afterEach(() => {
 const chatBody = { id: "c1", messages: [{ role: "user", content: "Hi" }], data: { temperature: 0.5 } };
 
 describe("api", () => {
+  it("sends a body as bytes, as fetch(url, { body }) does, not as a stream", async () => {
+    // A stream body goes out without Content-Length, and dev tools and Playwright see none.
+    script("/api/v1/chat", { status: 200, body: {} });
+    await api.chat(chatBody, new AbortController().signal);
+    expect(bodies[0]).toBeInstanceOf(ArrayBuffer);
+    expect(await sent[0]?.json()).toEqual(chatBody);
+  });
+
   it("sends the bearer token", async () => {
     setAccessToken("t1");
     script("/api/v1/models", { status: 200, body: { models: [] } });
