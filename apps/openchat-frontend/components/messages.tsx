@@ -16,7 +16,6 @@ type Props = {
   onEdit: (id: string, content: string) => void;
   onRetry: () => void;
   onCancelRetry: () => void;
-  children?: React.ReactNode;
 };
 
 function useCountdown(until: number | null): number {
