@@ -5,6 +5,7 @@ import * as React from "react";
 
 import { api, ApiError, refreshAccessToken, setAccessToken, setOnUnauthorized } from "@/lib/api";
 import type { TokenOut, UserOut } from "@/lib/api-client";
+import { onReconnect } from "@/lib/connection";
 
 export type AuthMode = "unknown" | "off" | "required";
 export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailable";
@@ -90,6 +91,13 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
       cancelled = true;
     };
   }, [attempt]);
+
+  // The server was unreachable: check the session again as soon as it answers (the connection
+  // monitor polls it), so the app recovers without a reload.
+  React.useEffect(() => {
+    if (status !== "unavailable") return;
+    return onReconnect(retry);
+  }, [status, retry]);
 
   // When a request fails with 401 even after a refresh, send the user to the login page.
   React.useEffect(() => {

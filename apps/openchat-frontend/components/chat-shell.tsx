@@ -7,6 +7,7 @@ import * as React from "react";
 import { loginHref, useAuth } from "@/components/auth-provider";
 import { ChatHeader } from "@/components/chat-header";
 import { Composer, type ComposerHandle } from "@/components/composer";
+import { ConnectionBanner, ServerUnavailable } from "@/components/connection-status";
 import { EmptyState } from "@/components/empty-state";
 import { preloadMarkdown } from "@/components/message";
 import { Messages } from "@/components/messages";
@@ -21,19 +22,12 @@ import { useModels } from "@/hooks/use-models";
 import { usePanels } from "@/hooks/use-panels";
 import { useShortcuts } from "@/hooks/use-shortcuts";
 import type { ChatState } from "@/lib/chat-state";
+import { onReconnect } from "@/lib/connection";
 import { cn } from "@/lib/utils";
 
 export function ChatShell() {
   const auth = useAuth();
-  if (auth.status === "unavailable") {
-    return (
-      <div className="flex h-dvh flex-col items-center justify-center gap-3 px-4 text-center" role="alert" data-testid="server-unavailable">
-        <p className="font-medium">The OpenChat server can&apos;t be reached right now.</p>
-        <p className="text-sm text-muted-foreground">Check that the backend is running, then try again.</p>
-        <Button onClick={auth.retry}>Try again</Button>
-      </div>
-    );
-  }
+  if (auth.status === "unavailable") return <ServerUnavailable onRetry={auth.retry} />;
   if (auth.status !== "authenticated") {
     return <ShellSkeleton redirect={auth.status === "anonymous"} firstRun={auth.hasUsers === false} />;
   }
@@ -71,9 +65,9 @@ function ChatApp() {
   const panels = usePanels(isDesktop);
   const { setLeftSheet } = panels;
   const conversations = useConversations();
-  const { models, defaultModel, error: modelsError } = useModels();
+  const { models, defaultModel, error: modelsError, reload: reloadModels } = useModels();
   const active = useActiveChat({ conversations, models });
-  const { state, startNewChat, stop } = active;
+  const { state, startNewChat, stop, retryLoad } = active;
   const composerRef = React.useRef<ComposerHandle>(null);
   const searchRef = React.useRef<HTMLInputElement>(null);
 
@@ -92,6 +86,25 @@ function ChatApp() {
   }, [router, startNewChat, setLeftSheet]);
   const focusComposer = React.useCallback(() => composerRef.current?.focus(), []);
   useShortcuts({ onNewChat: newChat, onFocusComposer: focusComposer, onStop: stop, busy: active.busy });
+
+  // The composer takes the focus when a chat opens (on load, from the list, New chat), except on
+  // touch screens, where focusing it would pop up the on-screen keyboard.
+  const openedId = active.loadState.kind === "ready" ? active.conversationId : null;
+  React.useEffect(() => {
+    if (openedId && !window.matchMedia("(pointer: coarse)").matches) composerRef.current?.focus();
+  }, [openedId]);
+
+  // What failed while the server was unreachable loads again once it answers.
+  const { refresh: refreshConversations } = conversations;
+  React.useEffect(
+    () =>
+      onReconnect(() => {
+        refreshConversations();
+        void reloadModels();
+        retryLoad();
+      }),
+    [refreshConversations, reloadModels, retryLoad],
+  );
 
   const modelName = React.useCallback((id: string) => models.find((m) => m.id === id)?.name || id, [models]);
   const currentModel = models.find((m) => m.id === active.requestSettings.model) ?? defaultModel;
@@ -122,7 +135,19 @@ function ChatApp() {
 
   return (
     <div className="flex h-dvh flex-col overflow-hidden" data-testid="chat-app">
-      <ChatHeader title={active.title} model={currentModel} panels={panels} />
+      <a
+        href="#composer"
+        onClick={(e) => {
+          e.preventDefault();
+          focusComposer();
+        }}
+        className="sr-only rounded-md bg-background px-3 py-2 text-sm font-medium shadow-md ring-2 ring-ring focus:not-sr-only focus:fixed focus:top-2 focus:left-2 focus:z-50"
+        data-testid="skip-to-composer"
+      >
+        Skip to message box
+      </a>
+      <ChatHeader title={active.title} model={currentModel} panels={panels} onNewChat={newChat} />
+      <ConnectionBanner />
 
       <div className="flex min-h-0 flex-1">
         {isDesktop && panels.docked.left && (

@@ -104,7 +104,7 @@ export function SettingsPanel({ settings, onChange, models, defaultModel, models
                             </span>
                           )}
                           {m.context_length ? (
-                            <span className="ml-auto pl-2 text-xs text-muted-foreground">{formatContext(m.context_length)}</span>
+                            <span className="ml-auto shrink-0 pl-2 text-xs whitespace-nowrap text-muted-foreground">{formatContext(m.context_length)}</span>
                           ) : null}
                         </span>
                       </SelectItem>

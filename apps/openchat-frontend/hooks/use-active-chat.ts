@@ -49,6 +49,8 @@ export function useActiveChat({ conversations, models }: Options) {
   const [conversationId, setConversationId] = React.useState<string | null>(null);
   const [settings, setSettingsState] = React.useState<ChatSettings>(loadDefaultSettings);
   const [loadState, setLoadState] = React.useState<LoadState>({ kind: "ready" });
+  // Bumped to load the open conversation again after it failed to load.
+  const [loadAttempt, setLoadAttempt] = React.useState(0);
 
   const { refresh: refreshList, update: updateListItem } = conversations;
   const chat = useChat({
@@ -104,7 +106,18 @@ export function useActiveChat({ conversations, models }: Options) {
         if (e instanceof ApiError && e.status === 404) setLoadState({ kind: "notfound" });
         else setLoadState({ kind: "error", message: e instanceof Error ? e.message : "Could not load the conversation." });
       });
-  }, [routeId, startNewChat, reset, load]);
+  }, [routeId, startNewChat, reset, load, loadAttempt]);
+
+  /** Loads the open conversation again if it failed to load (e.g. while the server was away). */
+  const loadFailed = React.useRef(false);
+  React.useEffect(() => {
+    loadFailed.current = loadState.kind === "error";
+  }, [loadState]);
+  const retryLoad = React.useCallback(() => {
+    if (!loadFailed.current) return;
+    activeId.current = null;
+    setLoadAttempt((n) => n + 1);
+  }, []);
 
   const updateSettings = (next: ChatSettings) => {
     setSettingsState(next);
@@ -152,9 +165,13 @@ export function useActiveChat({ conversations, models }: Options) {
   };
 
   const listTitle = conversations.items.find((c) => c.id === conversationId)?.title;
-  const title = state.title || listTitle || (state.messages.length > 0 ? UNTITLED : "New chat");
+  // An existing conversation whose title is not known yet (opening or reloading /c/<id>) has no
+  // title rather than "New chat": null, and the header shows a placeholder.
+  const opening = routeId !== null && (routeId !== conversationId || loadState.kind === "loading");
+  const title: string | null =
+    state.title || listTitle || (opening ? null : state.messages.length > 0 ? UNTITLED : "New chat");
   React.useEffect(() => {
-    document.title = state.messages.length > 0 || state.title ? `${title} · OpenChat` : "OpenChat";
+    document.title = title && (state.messages.length > 0 || state.title) ? `${title} · OpenChat` : "OpenChat";
   }, [title, state.messages.length, state.title]);
 
   return {
@@ -167,6 +184,7 @@ export function useActiveChat({ conversations, models }: Options) {
     requestSettings,
     updateSettings,
     startNewChat,
+    retryLoad,
     send,
     regenerate,
     edit,

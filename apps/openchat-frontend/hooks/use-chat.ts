@@ -4,6 +4,7 @@ import * as React from "react";
 
 import { api, ApiError } from "@/lib/api";
 import { chatReducer, initialChatState, toApiMessages, type ChatMessage } from "@/lib/chat-state";
+import { checkConnection } from "@/lib/connection";
 import { readChatEvents, type ChatEvent } from "@/lib/ndjson";
 import { toRequestData, type ChatSettings } from "@/lib/settings";
 import { localId } from "@/lib/utils";
@@ -86,6 +87,8 @@ export function useChat(callbacks: Callbacks = {}) {
           type: "fail",
           error: { message: "The connection was lost while the reply was streaming.", code: "network" },
         });
+        // Was it the server? If it no longer answers, the app shows offline until it does.
+        void checkConnection();
       }
     } finally {
       if (abortRef.current === controller) abortRef.current = null;

@@ -27,9 +27,15 @@ let accessToken: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 let refreshing: Promise<boolean> | null = null;
 let unauthorizedHandler: (() => void) | null = null;
+let reachabilityHandler: ((reachable: boolean) => void) | null = null;
 
 export function setOnUnauthorized(handler: (() => void) | null): void {
   unauthorizedHandler = handler;
+}
+
+/** Told after every API call whether the server answered (lib/connection.ts listens). */
+export function setOnReachability(handler: ((reachable: boolean) => void) | null): void {
+  reachabilityHandler = handler;
 }
 
 export function setAccessToken(token: string | null, expiresIn?: number): void {
@@ -46,8 +52,28 @@ export function setAccessToken(token: string | null, expiresIn?: number): void {
   }
 }
 
+/** What the Next.js proxy (or any gateway) answers when the backend behind it does not. */
+const GATEWAY_ERRORS = new Set([502, 504]);
+
+/**
+ * fetch() that reports whether the server answered: no answer at all (not an abort) or a
+ * gateway error means unreachable; any other answer, reachable.
+ */
+const watchedFetch: typeof fetch = async (input, init) => {
+  let res: Response;
+  try {
+    res = await fetch(input, init);
+  } catch (error) {
+    const aborted = init?.signal?.aborted || (input instanceof Request && input.signal.aborted);
+    if (!aborted) reachabilityHandler?.(false);
+    throw error;
+  }
+  reachabilityHandler?.(!GATEWAY_ERRORS.has(res.status));
+  return res;
+};
+
 /** fetch() without the token or a retry: the auth endpoints' own calls. */
-const plainFetch: typeof fetch = (input, init) => fetch(input, init);
+const plainFetch: typeof fetch = (input, init) => watchedFetch(input, init);
 
 /** Exchanges the refresh cookie for a new access token. Concurrent calls share one request. */
 export function refreshAccessToken(): Promise<boolean> {
@@ -83,7 +109,7 @@ const authFetch: typeof fetch = async (input, init) => {
   const send = () => {
     const headers = new Headers(request.headers);
     if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
-    return fetch(request.url, {
+    return watchedFetch(request.url, {
       method: request.method,
       headers,
       body,
@@ -167,6 +193,11 @@ export const api = {
   /** /auth/me without a token: answers only when the server runs without login. */
   meWithoutToken: () => unwrap(sdk.me({ fetch: plainFetch })),
   authStatus: () => unwrap(sdk.authStatus({ fetch: plainFetch })),
+  /** Whether the server answers at all through the proxy (the connection monitor's probe). */
+  serverReachable: async (): Promise<boolean> => {
+    const { response } = await sdk.authStatus({ fetch: plainFetch, cache: "no-store" });
+    return response !== undefined && !GATEWAY_ERRORS.has(response.status);
+  },
   login: (email: string, password: string) => unwrap(sdk.login({ body: { email, password } })),
   signup: (email: string, password: string) => unwrap(sdk.signup({ body: { email, password } })),
   logout: () => unwrap(sdk.logout()),
