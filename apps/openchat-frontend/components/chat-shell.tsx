@@ -370,6 +370,7 @@ function ChatApp() {
             </div>
           ) : (
             <Messages
+              conversationId={conversationId}
               state={state}
               modelName={modelName}
               onRegenerate={regenerate}

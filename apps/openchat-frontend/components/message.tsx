@@ -7,6 +7,7 @@ import { CopyButton } from "@/components/copy-button";
 import { Button } from "@/components/ui/button";
 import { Textarea } from "@/components/ui/textarea";
 import type { ChatMessage } from "@/lib/chat-state";
+import { formatStats } from "@/lib/reply-stats";
 import { cn } from "@/lib/utils";
 
 // The Markdown renderer (react-markdown, GFM, syntax highlighting) is loaded on demand so
@@ -23,16 +24,6 @@ function MessageMarkdown({ children }: { children: string }) {
       <LazyMarkdown>{children}</LazyMarkdown>
     </React.Suspense>
   );
-}
-
-export function formatStats(m: ChatMessage): string[] {
-  const parts: string[] = [];
-  if (typeof m.tokensPerSecond === "number") parts.push(`${m.tokensPerSecond.toFixed(1)} tok/s`);
-  if (typeof m.ttftMs === "number") {
-    parts.push(m.ttftMs >= 1000 ? `TTFT ${(m.ttftMs / 1000).toFixed(2)} s` : `TTFT ${Math.round(m.ttftMs)} ms`);
-  }
-  if (typeof m.completionTokens === "number") parts.push(`${m.completionTokens} tokens`);
-  return parts;
 }
 
 function TypingDots() {
