@@ -3,6 +3,7 @@
 import { PencilIcon, RefreshCwIcon, SparklesIcon } from "lucide-react";
 import * as React from "react";
 
+import { CollapsibleText } from "@/components/collapsible-text";
 import { CopyButton } from "@/components/copy-button";
 import { Button } from "@/components/ui/button";
 import { Textarea } from "@/components/ui/textarea";
@@ -118,8 +119,8 @@ function UserMessage({ message, busy, onEdit }: Props) {
 
   return (
     <div className="group flex flex-col items-end gap-1" data-testid="message-user" data-role="user">
-      <div className="max-w-[85%] rounded-2xl rounded-br-md bg-secondary px-4 py-2.5 whitespace-pre-wrap text-secondary-foreground">
-        <span data-testid="message-content">{message.content}</span>
+      <div className="max-w-[85%] rounded-2xl rounded-br-md bg-secondary px-4 py-2.5 text-secondary-foreground">
+        <CollapsibleText text={message.content} />
       </div>
       <div className="flex gap-0.5 opacity-100 transition-opacity sm:opacity-0 sm:group-focus-within:opacity-100 sm:group-hover:opacity-100">
         <CopyButton label="Copy message" testId="copy-message" getText={() => message.content} />

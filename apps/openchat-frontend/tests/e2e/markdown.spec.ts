@@ -62,6 +62,7 @@ test("renders LaTeX math with KaTeX, fonts served by the app itself", async ({ c
   // fonts load from this server, never from another host.
   await expect(reply.locator(".katex-mathml").first()).toHaveCSS("position", "absolute");
   await expect(reply.locator(".katex-display").first()).toHaveCSS("text-align", "center");
+  await chat.screenshot("markdown-math");
   await page.evaluate(() => document.fonts.ready);
   const loaded = await page.evaluate(() =>
     [...document.fonts].filter((f) => f.family.replace(/"/g, "").startsWith("KaTeX") && f.status === "loaded").length,
@@ -116,6 +117,7 @@ test("table columns wrap between words, and a wide table scrolls", async ({ chat
   const overflow = await scroller.evaluate((el) => el.scrollWidth - el.clientWidth);
   expect(overflow).toBeGreaterThan(0);
   await expect(scroller).toHaveCSS("overflow-x", "auto");
+  await chat.screenshot("markdown-table");
   const list = page.getByTestId("message-list");
   expect(await list.evaluate((el) => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(0);
 });
@@ -136,6 +138,7 @@ test("collapses a very long user message behind Show more", async ({ chat }) => 
   await expect(more).toHaveAttribute("aria-expanded", "false");
   const collapsed = (await content.boundingBox())!.height;
   expect(collapsed).toBeLessThan(600);
+  await chat.screenshot("long-message-collapsed");
   // The whole text is still there (copy, search in page), only clipped.
   await expect(content).toHaveText(long);
 
