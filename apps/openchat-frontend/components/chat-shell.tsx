@@ -147,6 +147,7 @@ function ChatApp() {
             </div>
           ) : (
             <Messages
+              conversationId={conversationId}
               state={state}
               modelName={modelName}
               onRegenerate={active.regenerate}
