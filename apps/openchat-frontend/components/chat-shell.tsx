@@ -147,7 +147,7 @@ function ChatApp() {
             </div>
           ) : (
             <Messages
-              conversationId={conversationId}
+              conversationId={active.conversationId}
               state={state}
               modelName={modelName}
               onRegenerate={active.regenerate}
