@@ -172,6 +172,7 @@ function ChatApp() {
             </div>
           ) : (
             <Messages
+              conversationId={active.conversationId}
               state={state}
               modelName={modelName}
               onRegenerate={active.regenerate}
