@@ -112,6 +112,7 @@ test("a new chat starts with the last chosen model and its defaults, and a syste
   await page.getByRole("button", { name: /system prompt/i }).click();
   await expect(chat.settings).toBeVisible();
   await expect(page.getByTestId("system-prompt")).toBeFocused();
+  await chat.screenshot("system-prompt-chip-light");
 
   // Unticked, new chats have no prompt again.
   await page.getByTestId("prompt-for-new-chats").uncheck();
@@ -145,6 +146,7 @@ test("settings the server would refuse cannot be entered: the range is shown and
   const maxTokens = page.getByTestId("max-tokens");
   await maxTokens.fill("0");
   await expect(page.getByTestId("max-tokens-error")).toContainText(`from 1 to ${sampling.max_tokens.max}`);
+  await chat.screenshot("settings-invalid-light");
   await maxTokens.press("Tab");
   await expect(maxTokens).toHaveValue("1");
   // Far above the model's limit: clamped to the model's maximum, not to 8192.
@@ -168,31 +170,33 @@ test("the trim notice sits above the reply it concerns, says how many messages w
   chat,
   page,
 }) => {
+  test.slow(); // the model reads a long history twice
   const sampling = await testModelSampling(page);
-  // A real conversation of 12 long messages (about 2,000 tokens), stored through the API.
+  // A real conversation of 10 long messages (about 1,000 tokens), stored through the API.
   const id = `trim-${Date.now().toString(36)}`;
-  const filler = "The nightly build on the staging server failed again because a dependency was missing. ".repeat(8);
-  const history = Array.from({ length: 12 }, (_, i) => ({
+  const filler = "The nightly build on the staging server failed again because a dependency was missing. ".repeat(4);
+  const history = Array.from({ length: 10 }, (_, i) => ({
     role: i % 2 === 0 ? "user" : "ai",
     content: `${i % 2 === 0 ? "Question" : "Answer"} ${i + 1}: ${filler}`,
   }));
   history.push({ role: "user", content: "Thanks." });
   const seeded = await page.request.post("/api/v1/chat", {
     data: { id, messages: history, data: { max_tokens: 4, temperature: 0 } },
+    timeout: 90_000, // the model reads the whole history first
   });
   expect(seeded.status(), await seeded.text()).toBe(200);
 
   await chat.goto(`/c/${id}`);
-  await expect(chat.replies).toHaveCount(7);
+  await expect(chat.replies).toHaveCount(6);
   await expect(page.getByTestId("trim-notice")).toHaveCount(0); // everything fitted so far
 
-  // With all but ~600 tokens of the context window kept for the reply, the history no longer fits.
+  // With all but ~300 tokens of the context window kept for the reply, the history no longer fits.
   await chat.setTemperature(0);
-  await chat.setMaxTokens(sampling.max_tokens.max - 600);
+  await chat.setMaxTokens(sampling.max_tokens.max - 300);
   await chat.send("Reply with the single word: OK");
   const notice = page.getByTestId("trim-notice");
   await expect(notice).toBeVisible({ timeout: 90_000 });
-  await page.keyboard.press("Escape"); // stops the reply if it goes on (it may be up to ~7,600 tokens)
+  await page.keyboard.press("Escape"); // stops the reply if it goes on (it may be up to ~7,900 tokens)
   await expect(chat.lastReply()).toHaveAttribute("data-status", /complete|cancelled/);
 
   // The stored reply says how many messages its prompt left out.
@@ -220,6 +224,7 @@ test("the trim notice sits above the reply it concerns, says how many messages w
   };
   await checkNotice();
   await page.reload();
-  await expect(chat.replies).toHaveCount(8);
+  await expect(chat.replies).toHaveCount(7);
   await checkNotice();
+  await chat.screenshot("trim-notice-light");
 });
