@@ -160,6 +160,7 @@ function ChatApp() {
             </div>
           ) : (
             <Messages
+              conversationId={active.conversationId}
               state={state}
               modelName={modelName}
               onRegenerate={active.regenerate}

@@ -8,10 +8,13 @@ import { Message } from "@/components/message";
 import type { SettingField } from "@/components/settings-panel";
 import { Button } from "@/components/ui/button";
 import { useStickToBottom } from "@/hooks/use-stick-to-bottom";
+import { useStoppedReplyStats } from "@/hooks/use-stopped-reply-stats";
 import type { ChatState } from "@/lib/chat-state";
 import { isBusy } from "@/lib/chat-state";
 
 type Props = {
+  /** The open conversation (where stopped replies' stats are read back from). */
+  conversationId: string | null;
   state: ChatState;
   modelName: (id: string) => string;
   onRegenerate: () => void;
@@ -47,11 +50,21 @@ function TrimNotice({ omitted }: { omitted: number }) {
   );
 }
 
-export function Messages({ state, modelName, onRegenerate, onEdit, onRetry, onCancelRetry, onOpenSettings }: Props) {
+export function Messages({
+  conversationId,
+  state,
+  modelName,
+  onRegenerate,
+  onEdit,
+  onRetry,
+  onCancelRetry,
+  onOpenSettings,
+}: Props) {
   const { ref, atBottom, onScroll, scrollToBottom, follow } = useStickToBottom<HTMLDivElement>();
   const busy = isBusy(state);
   const seconds = useCountdown(state.status === "waiting" ? state.retryAt : null);
   const last = state.messages[state.messages.length - 1];
+  const stoppedStats = useStoppedReplyStats(conversationId, state.messages);
 
   React.useLayoutEffect(() => {
     follow();
@@ -73,7 +86,7 @@ export function Messages({ state, modelName, onRegenerate, onEdit, onRetry, onCa
             <React.Fragment key={m.id}>
               {m.role === "ai" && !!m.omittedMessages && <TrimNotice omitted={m.omittedMessages} />}
               <Message
-                message={m}
+                message={m.serverId && stoppedStats[m.serverId] ? { ...m, ...stoppedStats[m.serverId] } : m}
                 isLast={i === state.messages.length - 1}
                 busy={busy}
                 modelName={modelName}
