@@ -118,7 +118,7 @@ export function useActiveChat({ conversations, models }: Options) {
 
   const runHistory = (history: ChatMessage[] | null) => {
     if (!history || !conversationId) return;
-    chatSettings.flush();
+    chatSettings.sending();
     void run({ conversationId, history, settings: chatSettings.resolved });
   };
 

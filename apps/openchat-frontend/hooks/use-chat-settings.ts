@@ -36,6 +36,8 @@ export function useChatSettings(models: ModelOut[]) {
   const current = React.useRef(settings);
   /** The stored conversation these settings belong to; null for a draft. */
   const savesTo = React.useRef<string | null>(null);
+  /** The settings the last message went with (the server stores them with it). */
+  const sent = React.useRef(settings);
   const pending = React.useRef<{ id: string; changes: Partial<ChatSettings> } | null>(null);
   const timer = React.useRef<ReturnType<typeof setTimeout> | null>(null);
   // PATCHes go one after the other, so that the last change is the one stored.
@@ -46,11 +48,11 @@ export function useChatSettings(models: ModelOut[]) {
   const flush = React.useCallback(() => {
     if (timer.current) clearTimeout(timer.current);
     timer.current = null;
-    const save = pending.current;
+    const due = pending.current;
     pending.current = null;
-    if (!save) return;
+    if (!due) return;
     // A failed save is not lost: the next message sends the settings and the server stores them.
-    saving.current = saving.current.then(() => api.updateSettings(save.id, toPatch(save.changes))).catch(() => undefined);
+    saving.current = saving.current.then(() => api.updateSettings(due.id, toPatch(due.changes))).catch(() => undefined);
   }, []);
   React.useEffect(() => flush, [flush]);
 
@@ -67,22 +69,39 @@ export function useChatSettings(models: ModelOut[]) {
 
   const startNew = React.useCallback(() => show(newChatSettings(), null), [show]);
 
-  /** The draft `id` now exists on the server (its first reply started). */
-  const stored = React.useCallback((id: string) => {
-    savesTo.current = id;
-  }, []);
+  const save = React.useCallback(
+    (changes: Partial<ChatSettings>) => {
+      const id = savesTo.current;
+      if (!id || Object.keys(changes).length === 0) return;
+      if (pending.current && pending.current.id !== id) flush();
+      pending.current = { id, changes: { ...pending.current?.changes, ...changes } };
+      if (timer.current) clearTimeout(timer.current);
+      timer.current = setTimeout(flush, SAVE_DELAY_MS);
+    },
+    [flush],
+  );
+
+  /** A message goes with the current settings: saves pending changes first. */
+  const sending = React.useCallback(() => {
+    flush();
+    sent.current = current.current;
+  }, [flush]);
+
+  /** The draft `id` now exists on the server (its first reply started), with the settings it was sent with. */
+  const stored = React.useCallback(
+    (id: string) => {
+      savesTo.current = id;
+      save(changedSettings(sent.current, current.current)); // changed while the reply was starting
+    },
+    [save],
+  );
 
   const update = (next: ChatSettings) => {
     const changes = changedSettings(current.current, next);
     current.current = next;
     setSettings(next);
     if (changes.model) saveNewChatDefaults({ model: changes.model });
-    const id = savesTo.current;
-    if (!id || Object.keys(changes).length === 0) return;
-    if (pending.current && pending.current.id !== id) flush();
-    pending.current = { id, changes: { ...pending.current?.changes, ...changes } };
-    if (timer.current) clearTimeout(timer.current);
-    timer.current = setTimeout(flush, SAVE_DELAY_MS);
+    save(changes);
   };
 
   /** "Use for new chats": saves this chat's prompt as new chats' prompt, or stops doing so. */
@@ -105,7 +124,7 @@ export function useChatSettings(models: ModelOut[]) {
     show,
     startNew,
     stored,
-    flush,
+    sending,
     promptForNewChats: defaultPrompt !== null && defaultPrompt === settings.prompt,
     setPromptForNewChats,
   };
