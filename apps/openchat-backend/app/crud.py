@@ -273,9 +273,21 @@ def list_conversations(
     return rows, next_cursor
 
 
-def rename_conversation(session: Session, user_id: str, conversation_id: str, title: str) -> Conversation:
+def update_conversation(
+    session: Session,
+    user_id: str,
+    conversation_id: str,
+    *,
+    title: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Conversation:
+    """Rename the conversation and/or change the chat options in `settings` (others are kept).
+    Neither moves it in the list: `updated_at` follows its messages."""
     conversation = get_conversation(session, user_id, conversation_id)
-    conversation.title = title
+    if title is not None:
+        conversation.title = title
+    if settings is not None:
+        conversation.settings = {**(conversation.settings or {}), **settings}  # a new dict: JSON is not mutable-tracked
     session.commit()
     return conversation
 

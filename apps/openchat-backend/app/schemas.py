@@ -3,7 +3,7 @@ stream events (declared here so that they are part of the OpenAPI schema, see `o
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types
 from pydantic import (
@@ -94,6 +94,9 @@ RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_eq
 
 
 class ChatData(BaseModel):
+    # Where the options sit in the request body, for error messages.
+    option_prefix: ClassVar[str] = "data."
+
     model: str | None = Field(None, max_length=300)
     prompt: str | None = Field(None, max_length=20_000)
     temperature: float | None = Field(None, ge=TEMPERATURE.min, le=TEMPERATURE.max)
@@ -115,8 +118,8 @@ class ChatData(BaseModel):
             high = next(c.le for c in constraints if isinstance(c, annotated_types.Le))
             raise PydanticCustomError(
                 "option_out_of_range",
-                "Option 'data.{name}' must be between {low} and {high}; got {value}.",
-                {"name": info.field_name, "low": low, "high": high, "value": value},
+                "Option '{prefix}{name}' must be between {low} and {high}; got {value}.",
+                {"prefix": cls.option_prefix, "name": info.field_name, "low": low, "high": high, "value": value},
             ) from None
 
 
@@ -267,8 +270,33 @@ class ConversationSummary(BaseModel):
     updated_at: datetime
 
 
-class ConversationOut(ConversationSummary):
-    settings: dict[str, Any]
+class ConversationSettings(ChatData):
+    """A conversation's chat options, changed with PATCH /conversations/{id}: the same ranges as
+    the chat request's `data`. Only the options given change; `null` clears one (the model's
+    default applies again)."""
+
+    option_prefix: ClassVar[str] = "settings."
+
+
+class StoredSettings(BaseModel):
+    """A conversation's chat options as stored: those of its last chat request or PATCH. The
+    web app shows them when the conversation is opened (the server is their source of truth).
+    Each is always sent (`null`: not set, the model's default applies)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    model: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+
+
+class ConversationWithSettings(ConversationSummary):
+    settings: StoredSettings
+
+
+class ConversationOut(ConversationWithSettings):
     messages: list[MessageOut]
 
 
@@ -278,15 +306,26 @@ class ConversationPage(BaseModel):
 
 
 class ConversationPatch(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
+    """Rename a conversation, change its settings, or both."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    settings: ConversationSettings | None = None
 
     @field_validator("title")
     @classmethod
-    def _not_blank(cls, title: str) -> str:
+    def _not_blank(cls, title: str | None) -> str | None:
+        if title is None:
+            return None
         title = title.strip()
         if not title:
             raise PydanticCustomError("invalid_request", "The title must not be blank.")
         return title
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "ConversationPatch":
+        if self.title is None and self.settings is None:
+            raise PydanticCustomError("invalid_request", "Nothing to change: send 'title', 'settings' or both.")
+        return self
 
 
 # -- auth -------------------------------------------------------------------------------------

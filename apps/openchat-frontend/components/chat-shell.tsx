@@ -11,8 +11,9 @@ import { ConnectionBanner, ServerUnavailable } from "@/components/connection-sta
 import { EmptyState } from "@/components/empty-state";
 import { preloadMarkdown } from "@/components/message";
 import { Messages } from "@/components/messages";
-import { SettingsPanel } from "@/components/settings-panel";
+import { SettingsPanel, type SettingField, type SettingFocus } from "@/components/settings-panel";
 import { Sidebar } from "@/components/sidebar";
+import { SystemPromptChip } from "@/components/system-prompt-chip";
 import { Button } from "@/components/ui/button";
 import { Sheet, SheetContent, SheetDescription, SheetTitle } from "@/components/ui/sheet";
 import { useActiveChat } from "@/hooks/use-active-chat";
@@ -65,7 +66,7 @@ function ChatApp() {
   const panels = usePanels(isDesktop);
   const { setLeftSheet } = panels;
   const conversations = useConversations();
-  const { models, defaultModel, error: modelsError, reload: reloadModels } = useModels();
+  const { models, error: modelsError, reload: reloadModels } = useModels();
   const active = useActiveChat({ conversations, models });
   const { state, startNewChat, stop, retryLoad } = active;
   const composerRef = React.useRef<ComposerHandle>(null);
@@ -107,8 +108,15 @@ function ChatApp() {
   );
 
   const modelName = React.useCallback((id: string) => models.find((m) => m.id === id)?.name || id, [models]);
-  const currentModel = models.find((m) => m.id === active.requestSettings.model) ?? defaultModel;
+  const currentModel = active.model;
   const { loadState } = active;
+  // The system prompt chip and errors that name a setting open the settings there.
+  const [settingFocus, setSettingFocus] = React.useState<SettingFocus | null>(null);
+  const clearSettingFocus = React.useCallback(() => setSettingFocus(null), []);
+  const openSettings = (field: SettingField) => {
+    panels.openRight();
+    setSettingFocus({ field });
+  };
 
   const sidebar = (
     <Sidebar
@@ -126,10 +134,15 @@ function ChatApp() {
   const settingsPanel = (
     <SettingsPanel
       settings={active.settings}
+      resolved={active.resolvedSettings}
       onChange={active.updateSettings}
       models={models}
-      defaultModel={defaultModel}
+      model={currentModel}
       modelsError={modelsError}
+      promptForNewChats={active.promptForNewChats}
+      onPromptForNewChats={active.setPromptForNewChats}
+      focus={settingFocus}
+      onFocused={clearSettingFocus}
     />
   );
 
@@ -179,9 +192,15 @@ function ChatApp() {
               onEdit={active.edit}
               onRetry={active.regenerate}
               onCancelRetry={stop}
+              onOpenSettings={openSettings}
             />
           )}
           <div className={cn("shrink-0 px-3 pt-1 pb-3 sm:px-4", loadState.kind !== "ready" && "invisible")}>
+            {active.settings.prompt.trim() && (
+              <div className="mx-auto mb-1.5 flex w-full max-w-3xl">
+                <SystemPromptChip prompt={active.settings.prompt} onClick={() => openSettings("prompt")} />
+              </div>
+            )}
             <Composer ref={composerRef} busy={active.busy} onSend={active.send} onStop={stop} />
           </div>
           <div aria-live="polite" aria-atomic="true" className="sr-only" data-testid="live-region">

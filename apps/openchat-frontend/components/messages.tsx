@@ -1,9 +1,11 @@
 "use client";
 
-import { ArrowDownIcon, CircleAlertIcon, Clock3Icon, InfoIcon, RotateCwIcon } from "lucide-react";
+import { ArrowDownIcon, Clock3Icon, InfoIcon, RotateCwIcon } from "lucide-react";
 import * as React from "react";
 
+import { ChatErrorNotice } from "@/components/chat-error";
 import { Message } from "@/components/message";
+import type { SettingField } from "@/components/settings-panel";
 import { Button } from "@/components/ui/button";
 import { useStickToBottom } from "@/hooks/use-stick-to-bottom";
 import { useStoppedReplyStats } from "@/hooks/use-stopped-reply-stats";
@@ -19,6 +21,7 @@ type Props = {
   onEdit: (id: string, content: string) => void;
   onRetry: () => void;
   onCancelRetry: () => void;
+  onOpenSettings: (field: SettingField) => void;
 };
 
 function useCountdown(until: number | null): number {
@@ -31,7 +34,32 @@ function useCountdown(until: number | null): number {
   return until ? Math.max(0, Math.ceil((until - now) / 1000)) : 0;
 }
 
-export function Messages({ conversationId, state, modelName, onRegenerate, onEdit, onRetry, onCancelRetry }: Props) {
+/** Above a reply whose prompt left out earlier messages: which reply, and how many (kept after a reload). */
+function TrimNotice({ omitted }: { omitted: number }) {
+  return (
+    <p
+      className="-mb-4 flex items-center gap-2 pl-10 text-xs text-muted-foreground"
+      data-testid="trim-notice"
+      data-omitted={omitted}
+    >
+      <InfoIcon className="size-3.5 shrink-0" aria-hidden />
+      {omitted === 1
+        ? "1 earlier message was left out of this reply's prompt to fit the model's context window."
+        : `${omitted} earlier messages were left out of this reply's prompt to fit the model's context window.`}
+    </p>
+  );
+}
+
+export function Messages({
+  conversationId,
+  state,
+  modelName,
+  onRegenerate,
+  onEdit,
+  onRetry,
+  onCancelRetry,
+  onOpenSettings,
+}: Props) {
   const { ref, atBottom, onScroll, scrollToBottom, follow } = useStickToBottom<HTMLDivElement>();
   const busy = isBusy(state);
   const seconds = useCountdown(state.status === "waiting" ? state.retryAt : null);
@@ -54,22 +82,18 @@ export function Messages({ conversationId, state, modelName, onRegenerate, onEdi
         aria-live="off"
       >
         <div className="mx-auto flex w-full max-w-3xl flex-col gap-6 px-4 pt-6 pb-10">
-          {state.notice && (
-            <p className="flex items-center gap-2 rounded-lg border bg-muted/50 px-3 py-2 text-xs text-muted-foreground" data-testid="chat-notice">
-              <InfoIcon className="size-3.5 shrink-0" aria-hidden />
-              {state.notice}
-            </p>
-          )}
           {state.messages.map((m, i) => (
-            <Message
-              key={m.id}
-              message={m.serverId && stoppedStats[m.serverId] ? { ...m, ...stoppedStats[m.serverId] } : m}
-              isLast={i === state.messages.length - 1}
-              busy={busy}
-              modelName={modelName}
-              onRegenerate={m.role === "ai" ? onRegenerate : undefined}
-              onEdit={onEdit}
-            />
+            <React.Fragment key={m.id}>
+              {m.role === "ai" && !!m.omittedMessages && <TrimNotice omitted={m.omittedMessages} />}
+              <Message
+                message={m.serverId && stoppedStats[m.serverId] ? { ...m, ...stoppedStats[m.serverId] } : m}
+                isLast={i === state.messages.length - 1}
+                busy={busy}
+                modelName={modelName}
+                onRegenerate={m.role === "ai" ? onRegenerate : undefined}
+                onEdit={onEdit}
+              />
+            </React.Fragment>
           ))}
           {!busy && !state.error && last?.role === "user" && (
             <div className="flex justify-start pl-10">
@@ -92,19 +116,7 @@ export function Messages({ conversationId, state, modelName, onRegenerate, onEdi
             </div>
           )}
           {state.error && !busy && (
-            <div
-              role="alert"
-              className="flex flex-wrap items-center gap-3 rounded-lg border border-destructive/40 bg-destructive/10 px-3 py-2 text-sm"
-              data-testid="chat-error"
-            >
-              <CircleAlertIcon className="size-4 shrink-0 text-destructive" aria-hidden />
-              <span className="min-w-0 flex-1">{state.error.message}</span>
-              {last && (
-                <Button variant="outline" size="sm" onClick={onRetry} data-testid="retry-button">
-                  <RotateCwIcon aria-hidden /> Retry
-                </Button>
-              )}
-            </div>
+            <ChatErrorNotice error={state.error} canRetry={!!last} onRetry={onRetry} onOpenSettings={onOpenSettings} />
           )}
         </div>
       </div>

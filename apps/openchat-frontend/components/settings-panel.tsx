@@ -3,8 +3,8 @@
 import { RotateCcwIcon } from "lucide-react";
 import * as React from "react";
 
+import { MaxTokensField, SliderField } from "@/components/settings-fields";
 import { Button } from "@/components/ui/button";
-import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import {
   Select,
@@ -17,10 +17,9 @@ import {
   SelectTrigger,
   SelectValue,
 } from "@/components/ui/select";
-import { Slider } from "@/components/ui/slider";
 import { Textarea } from "@/components/ui/textarea";
 import type { ModelOut } from "@/lib/api-client";
-import { DEFAULT_SETTINGS, type ChatSettings } from "@/lib/settings";
+import type { ChatSettings, ResolvedSettings } from "@/lib/settings";
 
 const PROVIDER_LABELS: Record<string, string> = {
   local: "Local",
@@ -47,25 +46,47 @@ function groupModels(models: ModelOut[]): [string, ModelOut[]][] {
   return [...groups.entries()];
 }
 
+/** The settings a message can point to ("change it in Chat settings"), by their input's id. */
+export const SETTING_FIELD_IDS = {
+  model: "model-select",
+  prompt: "system-prompt",
+  temperature: "temperature-value",
+  top_p: "top-p-value",
+  max_tokens: "max-tokens",
+} as const;
+export type SettingField = keyof typeof SETTING_FIELD_IDS;
+/** A request to focus a setting. */
+export type SettingFocus = { field: SettingField };
+
 type Props = {
+  /** The chosen values (null: the model's default) ... */
   settings: ChatSettings;
+  /** ... and what is shown and sent. */
+  resolved: ResolvedSettings;
   onChange: (settings: ChatSettings) => void;
   models: ModelOut[];
-  defaultModel: ModelOut | null;
+  /** The model in use (the chosen one, else the default). */
+  model: ModelOut | null;
   modelsError: string | null;
+  promptForNewChats: boolean;
+  onPromptForNewChats: (on: boolean) => void;
+  /** Focus this setting (then `onFocused` is called, so that it is done once). */
+  focus?: SettingFocus | null;
+  onFocused?: () => void;
 };
 
-export function SettingsPanel({ settings, onChange, models, defaultModel, modelsError }: Props) {
+export function SettingsPanel(props: Props) {
+  const { settings, resolved, onChange, models, model, modelsError, promptForNewChats, onPromptForNewChats, focus, onFocused } =
+    props;
   const set = <K extends keyof ChatSettings>(key: K, value: ChatSettings[K]) => onChange({ ...settings, [key]: value });
-  const selected = settings.model && models.some((m) => m.id === settings.model) ? settings.model : defaultModel?.id;
-  const selectedInfo = models.find((m) => m.id === selected);
-  const [maxTokensText, setMaxTokensText] = React.useState(settings.max_tokens ? String(settings.max_tokens) : "");
-  const [syncedMax, setSyncedMax] = React.useState(settings.max_tokens);
-  if (syncedMax !== settings.max_tokens) {
-    setSyncedMax(settings.max_tokens);
-    setMaxTokensText(settings.max_tokens ? String(settings.max_tokens) : "");
-  }
-  const maxLimit = selectedInfo?.context_length ?? 32768;
+  const sampling = model?.sampling ?? null;
+
+  // Opened from the system prompt chip or an error message: focus the setting it is about.
+  React.useEffect(() => {
+    if (!focus) return;
+    document.getElementById(SETTING_FIELD_IDS[focus.field])?.focus();
+    onFocused?.();
+  }, [focus, onFocused]);
 
   return (
     <aside className="flex h-full min-h-0 flex-col" aria-label="Chat settings" data-testid="settings-panel">
@@ -75,8 +96,9 @@ export function SettingsPanel({ settings, onChange, models, defaultModel, models
           variant="ghost"
           size="sm"
           className="h-7 gap-1.5 text-xs text-muted-foreground"
-          onClick={() => onChange({ ...DEFAULT_SETTINGS })}
-          title="Reset settings to defaults"
+          onClick={() => onChange({ ...settings, prompt: "", temperature: null, top_p: null, max_tokens: null })}
+          title="Clear the system prompt and use the model's default sampling"
+          data-testid="settings-reset"
         >
           <RotateCcwIcon className="size-3.5" aria-hidden /> Reset
         </Button>
@@ -84,7 +106,7 @@ export function SettingsPanel({ settings, onChange, models, defaultModel, models
       <div className="flex min-h-0 flex-1 flex-col gap-6 overflow-y-auto px-4 pt-2 pb-6">
         <div className="grid min-w-0 grid-cols-1 gap-2">
           <Label htmlFor="model-select">Model</Label>
-          <Select value={selected ?? ""} onValueChange={(v) => set("model", v)} disabled={models.length === 0}>
+          <Select value={model?.id ?? ""} onValueChange={(v) => set("model", v)} disabled={models.length === 0}>
             <SelectTrigger id="model-select" className="min-w-0" data-testid="model-select">
               <SelectValue placeholder={modelsError ? "Models unavailable" : "Loading models…"} />
             </SelectTrigger>
@@ -114,11 +136,11 @@ export function SettingsPanel({ settings, onChange, models, defaultModel, models
               ))}
             </SelectContent>
           </Select>
-          {selectedInfo && (
+          {model && (
             <p className="text-xs text-muted-foreground" data-testid="model-info">
-              {providerLabel(selectedInfo.provider)}
-              {selectedInfo.context_length ? ` · ${selectedInfo.context_length.toLocaleString()} token context` : ""}
-              {selectedInfo.default ? " · default" : ""}
+              {providerLabel(model.provider)}
+              {model.context_length ? ` · ${model.context_length.toLocaleString()} token context` : ""}
+              {model.default ? " · default" : ""}
             </p>
           )}
           {modelsError && <p className="text-xs text-destructive">{modelsError}</p>}
@@ -135,110 +157,48 @@ export function SettingsPanel({ settings, onChange, models, defaultModel, models
             className="resize-y text-sm"
             data-testid="system-prompt"
           />
+          <label className="flex items-center gap-2 text-xs text-muted-foreground">
+            <input
+              type="checkbox"
+              className="size-3.5 accent-primary"
+              checked={promptForNewChats}
+              disabled={!settings.prompt.trim()}
+              onChange={(e) => onPromptForNewChats(e.target.checked)}
+              data-testid="prompt-for-new-chats"
+            />
+            Use for new chats
+          </label>
         </div>
 
         <SliderField
           id="temperature"
           label="Temperature"
           hint="Higher is more creative, lower more focused."
-          value={settings.temperature}
-          min={0}
-          max={2}
-          step={0.05}
+          value={resolved.temperature}
+          range={sampling?.temperature ?? null}
           onChange={(v) => set("temperature", v)}
+          testId="temperature-input"
         />
         <SliderField
           id="top-p"
           label="Top-p"
           hint="Samples from the smallest set of tokens whose probability adds up to p."
-          value={settings.top_p}
-          min={0}
-          max={1}
-          step={0.01}
+          value={resolved.top_p}
+          range={sampling?.top_p ?? null}
           onChange={(v) => set("top_p", v)}
+          testId="top-p-input"
         />
-
-        <div className="grid gap-2">
-          <Label htmlFor="max-tokens">Max tokens</Label>
-          <Input
-            id="max-tokens"
-            type="number"
-            inputMode="numeric"
-            min={1}
-            max={maxLimit}
-            placeholder="Server default"
-            value={maxTokensText}
-            onChange={(e) => {
-              setMaxTokensText(e.target.value);
-              const n = Number.parseInt(e.target.value, 10);
-              if (e.target.value === "") set("max_tokens", null);
-              else if (Number.isFinite(n) && n >= 1) set("max_tokens", Math.min(n, maxLimit));
-            }}
-            aria-describedby="max-tokens-hint"
-            data-testid="max-tokens"
-          />
-          <p id="max-tokens-hint" className="text-xs text-muted-foreground">
-            Longest reply, in tokens. Leave empty for the server default.
-          </p>
-        </div>
+        <MaxTokensField
+          id="max-tokens"
+          hint={`Longest reply, in tokens${sampling ? ` (${sampling.max_tokens.default} unless you change it)` : ""}.`}
+          value={resolved.max_tokens}
+          range={sampling?.max_tokens ?? null}
+          onChange={(v) => set("max_tokens", v)}
+        />
         <p className="text-xs text-muted-foreground">
-          Settings are saved for this chat and used as defaults for new chats.
+          Settings are saved with this chat. New chats start with the last chosen model and its default sampling.
         </p>
       </div>
     </aside>
-  );
-}
-
-function SliderField({
-  id,
-  label,
-  hint,
-  value,
-  min,
-  max,
-  step,
-  onChange,
-}: {
-  id: string;
-  label: string;
-  hint: string;
-  value: number;
-  min: number;
-  max: number;
-  step: number;
-  onChange: (v: number) => void;
-}) {
-  return (
-    <div className="grid gap-2.5">
-      <div className="flex items-center justify-between">
-        <Label htmlFor={`${id}-value`}>{label}</Label>
-        <Input
-          id={`${id}-value`}
-          type="number"
-          min={min}
-          max={max}
-          step={step}
-          value={value}
-          onChange={(e) => {
-            const n = Number.parseFloat(e.target.value);
-            if (Number.isFinite(n)) onChange(Math.min(max, Math.max(min, n)));
-          }}
-          className="h-7 w-20 text-right text-xs tabular-nums"
-          data-testid={`${id}-input`}
-        />
-      </div>
-      <Slider
-        value={[value]}
-        min={min}
-        max={max}
-        step={step}
-        onValueChange={(v) => onChange(Number((v[0] ?? value).toFixed(2)))}
-        thumbLabel={label}
-        aria-describedby={`${id}-hint`}
-      />
-      <p id={`${id}-hint`} className="text-xs text-muted-foreground">
-        {hint}
-      </p>
-    </div>
   );
 }

@@ -5,6 +5,7 @@ import * as React from "react";
 
 import { UNTITLED } from "@/components/sidebar";
 import { useChat } from "@/hooks/use-chat";
+import { useChatSettings } from "@/hooks/use-chat-settings";
 import type { useConversations } from "@/hooks/use-conversations";
 import { api, ApiError } from "@/lib/api";
 import type { ModelOut } from "@/lib/api-client";
@@ -16,7 +17,7 @@ import {
   isBusy,
   type ChatMessage,
 } from "@/lib/chat-state";
-import { forgetSettings, loadDefaultSettings, loadSettings, saveSettings, type ChatSettings } from "@/lib/settings";
+import { fromStoredSettings, newChatSettings, type ChatSettings } from "@/lib/settings";
 import { localId, newConversationId } from "@/lib/utils";
 
 /** `/c/<id>` → id; anything else → null (a new chat). */
@@ -39,24 +40,27 @@ type Options = {
 
 /**
  * The open conversation: which one it is (the URL decides), loading it, its messages and
- * stream (`useChat`), its settings, and the actions on it. A new chat is a draft with a
- * fresh id until its first reply starts; then the URL becomes `/c/<id>`.
+ * stream (`useChat`), its settings (`useChatSettings`: the server's for a stored
+ * conversation), and the actions on it. A new chat is a draft with a fresh id until its first
+ * reply starts; then the URL becomes `/c/<id>`.
  */
 export function useActiveChat({ conversations, models }: Options) {
   const routeId = routeConversationId(usePathname());
   const activeId = React.useRef<string | null>(null);
   const isDraft = React.useRef(true);
   const [conversationId, setConversationId] = React.useState<string | null>(null);
-  const [settings, setSettingsState] = React.useState<ChatSettings>(loadDefaultSettings);
   const [loadState, setLoadState] = React.useState<LoadState>({ kind: "ready" });
   // Bumped to load the open conversation again after it failed to load.
   const [loadAttempt, setLoadAttempt] = React.useState(0);
 
   const { refresh: refreshList, update: updateListItem } = conversations;
+  const chatSettings = useChatSettings(models);
+  const { show: showSettings, startNew: startNewSettings, stored: settingsStored } = chatSettings;
   const chat = useChat({
     onStart: (id) => {
       if (id !== activeId.current) return;
       isDraft.current = false;
+      settingsStored(id);
       if (routeConversationId(window.location.pathname) !== id) {
         window.history.replaceState(null, "", `/c/${encodeURIComponent(id)}`);
       }
@@ -67,7 +71,7 @@ export function useActiveChat({ conversations, models }: Options) {
     },
     onSettled: () => refreshList(),
   });
-  const { state, run, stop, load, reset, setTitle } = chat;
+  const { state, run, stop, load, reset, setTitle, clearError } = chat;
 
   const startNewChat = React.useCallback(() => {
     const id = newConversationId();
@@ -75,9 +79,9 @@ export function useActiveChat({ conversations, models }: Options) {
     isDraft.current = true;
     reset();
     setConversationId(id);
-    setSettingsState(loadDefaultSettings());
+    startNewSettings();
     setLoadState({ kind: "ready" });
-  }, [reset]);
+  }, [reset, startNewSettings]);
 
   // The URL decides which conversation is open (reload and back/forward work).
   React.useEffect(() => {
@@ -91,14 +95,14 @@ export function useActiveChat({ conversations, models }: Options) {
     isDraft.current = false;
     reset();
     setConversationId(id);
-    setSettingsState(loadSettings(id));
+    showSettings(newChatSettings(), null); // until the server's arrive
     setLoadState({ kind: "loading" });
     api
       .conversation(id)
       .then((detail) => {
         if (activeId.current !== id) return;
         load(detail.messages.map(fromApiMessage), detail.title);
-        setSettingsState(loadSettings(id, detail.settings));
+        showSettings(fromStoredSettings(detail.settings), id);
         setLoadState({ kind: "ready" });
       })
       .catch((e: unknown) => {
@@ -106,7 +110,7 @@ export function useActiveChat({ conversations, models }: Options) {
         if (e instanceof ApiError && e.status === 404) setLoadState({ kind: "notfound" });
         else setLoadState({ kind: "error", message: e instanceof Error ? e.message : "Could not load the conversation." });
       });
-  }, [routeId, startNewChat, reset, load, loadAttempt]);
+  }, [routeId, startNewChat, reset, load, showSettings, loadAttempt]);
 
   /** Loads the open conversation again if it failed to load (e.g. while the server was away). */
   const loadFailed = React.useRef(false);
@@ -120,21 +124,15 @@ export function useActiveChat({ conversations, models }: Options) {
   }, []);
 
   const updateSettings = (next: ChatSettings) => {
-    setSettingsState(next);
-    saveSettings(conversationId, next);
+    chatSettings.update(next);
+    // An error that said what to change is answered by changing it: "Generate a reply" shows.
+    if (state.error?.needsChange) clearError();
   };
-
-  // Never send a model the server no longer lists (fall back to its default).
-  const requestSettings = React.useMemo<ChatSettings>(() => {
-    if (settings.model && models.length > 0 && !models.some((m) => m.id === settings.model)) {
-      return { ...settings, model: null };
-    }
-    return settings;
-  }, [settings, models]);
 
   const runHistory = (history: ChatMessage[] | null) => {
     if (!history || !conversationId) return;
-    void run({ conversationId, history, settings: requestSettings });
+    chatSettings.sending();
+    void run({ conversationId, history, settings: chatSettings.resolved });
   };
 
   const send = (text: string) => {
@@ -155,7 +153,6 @@ export function useActiveChat({ conversations, models }: Options) {
   /** Deletes conversation `id`; resolves to whether it was the open one. */
   const remove = async (id: string): Promise<boolean> => {
     conversations.remove(id);
-    forgetSettings(id);
     try {
       await api.remove(id);
     } catch {
@@ -180,9 +177,12 @@ export function useActiveChat({ conversations, models }: Options) {
     busy: isBusy(state),
     loadState,
     title,
-    settings,
-    requestSettings,
+    settings: chatSettings.settings,
+    resolvedSettings: chatSettings.resolved,
+    model: chatSettings.model,
     updateSettings,
+    promptForNewChats: chatSettings.promptForNewChats,
+    setPromptForNewChats: chatSettings.setPromptForNewChats,
     startNewChat,
     retryLoad,
     send,

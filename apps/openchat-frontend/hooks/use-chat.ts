@@ -3,10 +3,10 @@
 import * as React from "react";
 
 import { api, ApiError } from "@/lib/api";
-import { chatReducer, initialChatState, toApiMessages, type ChatMessage } from "@/lib/chat-state";
+import { chatReducer, initialChatState, needsChange, toApiMessages, type ChatMessage } from "@/lib/chat-state";
 import { checkConnection } from "@/lib/connection";
 import { readChatEvents, type ChatEvent } from "@/lib/ndjson";
-import { toRequestData, type ChatSettings } from "@/lib/settings";
+import { toRequestData, type ResolvedSettings } from "@/lib/settings";
 import { localId } from "@/lib/utils";
 
 type Callbacks = {
@@ -17,7 +17,7 @@ type Callbacks = {
   onSettled?: (conversationId: string) => void;
 };
 
-type Request = { conversationId: string; history: ChatMessage[]; settings: ChatSettings };
+type Request = { conversationId: string; history: ChatMessage[]; settings: ResolvedSettings };
 
 export function useChat(callbacks: Callbacks = {}) {
   const [state, dispatch] = React.useReducer(chatReducer, initialChatState);
@@ -67,7 +67,10 @@ export function useChat(callbacks: Callbacks = {}) {
         }, seconds * 1000);
         return;
       }
-      dispatch({ type: "fail", error: { message: error.message, code: error.code } });
+      dispatch({
+        type: "fail",
+        error: { message: error.message, code: error.code, needsChange: needsChange(error.status) },
+      });
       callbacksRef.current.onSettled?.(conversationId);
       return;
     }
@@ -121,6 +124,7 @@ export function useChat(callbacks: Callbacks = {}) {
   }, [stop]);
 
   const setTitle = React.useCallback((title: string | null) => dispatch({ type: "setTitle", title }), []);
+  const clearError = React.useCallback(() => dispatch({ type: "clearError" }), []);
 
   // Abort anything in flight when the component goes away.
   React.useEffect(
@@ -131,5 +135,5 @@ export function useChat(callbacks: Callbacks = {}) {
     [],
   );
 
-  return { state, run, stop, load, reset, setTitle };
+  return { state, run, stop, load, reset, setTitle, clearError };
 }

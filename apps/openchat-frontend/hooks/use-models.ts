@@ -28,6 +28,5 @@ export function useModels() {
     void load();
   }, [load]);
 
-  const defaultModel = models.find((m) => m.default) ?? models[0] ?? null;
-  return { models, defaultModel, error, loading, reload: load };
+  return { models, error, loading, reload: load };
 }

@@ -39,6 +39,7 @@ export function usePanels(isDesktop: boolean) {
 
   const toggleLeft = () => (isDesktop ? setDocked((p) => ({ ...p, left: !p.left })) : setLeftSheet(true));
   const toggleRight = () => (isDesktop ? setDocked((p) => ({ ...p, right: !p.right })) : setRightSheet(true));
+  const openRight = () => (isDesktop ? setDocked((p) => ({ ...p, right: true })) : setRightSheet(true));
 
   return {
     isDesktop,
@@ -52,6 +53,7 @@ export function usePanels(isDesktop: boolean) {
     rightOpen: isDesktop ? docked.right : rightSheet,
     toggleLeft,
     toggleRight,
+    openRight,
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import { client } from "./api-client/client.gen";
 import * as sdk from "./api-client/sdk.gen";
-import type { ChatRequest } from "./api-client/types.gen";
+import type { ChatRequest, ConversationSettings } from "./api-client/types.gen";
 
 export const API_BASE = "/api/v1";
 
@@ -187,7 +187,10 @@ export const api = {
       }),
     ),
   conversation: (id: string) => unwrap(sdk.getConversation(conversation(id))),
-  rename: (id: string, title: string) => unwrap(sdk.renameConversation({ ...conversation(id), body: { title } })),
+  rename: (id: string, title: string) => unwrap(sdk.updateConversation({ ...conversation(id), body: { title } })),
+  /** Changes the given chat options of a stored conversation (null clears one). */
+  updateSettings: (id: string, settings: ConversationSettings) =>
+    unwrap(sdk.updateConversation({ ...conversation(id), body: { settings } })),
   remove: (id: string) => unwrap(sdk.deleteConversation(conversation(id))),
   me: () => unwrap(sdk.me()),
   /** /auth/me without a token: answers only when the server runs without login. */

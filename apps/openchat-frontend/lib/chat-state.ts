@@ -24,11 +24,23 @@ export interface ChatMessage {
   completionTokens?: number | null;
   ttftMs?: number | null;
   tokensPerSecond?: number | null;
+  /** Replies: earlier messages left out of this reply's prompt to fit the context window. */
+  omittedMessages?: number | null;
 }
 
 export interface ChatError {
   message: string;
   code?: string;
+  /** Sending the same again cannot succeed (a refused option, a message too long): no Retry. */
+  needsChange?: boolean;
+}
+
+/**
+ * Whether a failed request's HTTP status means the request itself must change: the server
+ * refused it (400, 404, 413, 422) rather than failing to answer it (429, 5xx).
+ */
+export function needsChange(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 export type ChatStatus = "idle" | "submitting" | "streaming" | "waiting";
@@ -39,8 +51,6 @@ export interface ChatState {
   error: ChatError | null;
   /** Set while waiting to retry after a 429: epoch ms when the retry fires. */
   retryAt: number | null;
-  /** Informational notice, e.g. that older messages were left out of the prompt. */
-  notice: string | null;
   title: string | null;
 }
 
@@ -49,7 +59,6 @@ export const initialChatState: ChatState = {
   status: "idle",
   error: null,
   retryAt: null,
-  notice: null,
   title: null,
 };
 
@@ -62,7 +71,8 @@ export type ChatAction =
   | { type: "fail"; error: ChatError }
   | { type: "busy"; retryAt: number }
   | { type: "streamClosed" }
-  | { type: "setTitle"; title: string | null };
+  | { type: "setTitle"; title: string | null }
+  | { type: "clearError" };
 
 function isOpenReply(m: ChatMessage | undefined): m is ChatMessage {
   return !!m && m.role === "ai" && (m.status === "pending" || m.status === "streaming");
@@ -101,7 +111,6 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         status: "submitting",
         error: null,
         retryAt: null,
-        notice: null,
       };
     case "event":
       return applyEvent(state, action.event);
@@ -136,6 +145,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       };
     case "setTitle":
       return { ...state, title: action.title };
+    case "clearError":
+      return { ...state, error: null };
   }
 }
 
@@ -159,13 +170,7 @@ function applyEvent(state: ChatState, event: ChatEvent): ChatState {
         messages: updateOpenReply(state, (m) => ({ ...m, status: "streaming", content: m.content + event.content })),
       };
     case "trimmed":
-      return {
-        ...state,
-        notice:
-          event.omitted_messages === 1
-            ? "1 earlier message was left out to fit the model's context window."
-            : `${event.omitted_messages} earlier messages were left out to fit the model's context window.`,
-      };
+      return { ...state, messages: updateOpenReply(state, (m) => ({ ...m, omittedMessages: event.omitted_messages })) };
     case "title":
       return { ...state, title: event.title };
     case "end":
@@ -249,5 +254,6 @@ export function fromApiMessage(m: MessageOut): ChatMessage {
     completionTokens: m.completion_tokens ?? null,
     ttftMs: m.ttft_ms ?? null,
     tokensPerSecond: m.tokens_per_second ?? null,
+    omittedMessages: m.omitted_messages ?? null,
   };
 }

@@ -107,6 +107,66 @@ async def test_rename_and_delete(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/conversations", headers=alice)).json()["conversations"] == []
 
 
+async def test_patch_changes_the_stored_settings_that_a_reload_shows(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    data = {"prompt": "Be brief.", "temperature": 0.3, "top_p": 0.9, "max_tokens": 100}
+    response = await client.post(
+        "/api/v1/chat", json={"id": "c", "messages": [{"role": "user", "content": "hi"}], "data": data}, headers=alice
+    )
+    assert response.status_code == 200
+    stored = (await client.get("/api/v1/conversations/c", headers=alice)).json()
+    assert stored["settings"] == {"model": "fake-model", **data}
+
+    # Only the options given change; null clears one; the title is left alone.
+    changed = await client.patch(
+        "/api/v1/conversations/c", json={"settings": {"temperature": 1.5, "prompt": None}}, headers=alice
+    )
+    assert changed.status_code == 200, changed.text
+    expected = {"model": "fake-model", "prompt": None, "temperature": 1.5, "top_p": 0.9, "max_tokens": 100}
+    assert changed.json()["settings"] == expected
+    assert changed.json()["title"] == "hi"
+    reloaded = (await client.get("/api/v1/conversations/c", headers=alice)).json()
+    assert reloaded["settings"] == expected and reloaded["title"] == "hi"
+    assert reloaded["updated_at"] == stored["updated_at"]  # settings do not move it up the list
+
+    # Title and settings together.
+    both = await client.patch(
+        "/api/v1/conversations/c", json={"title": "Greetings", "settings": {"top_p": 0.5}}, headers=alice
+    )
+    assert both.status_code == 200
+    assert (both.json()["title"], both.json()["settings"]["top_p"]) == ("Greetings", 0.5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"top_p": 0}, "Option 'settings.top_p' must be between 0.01 and 1.0; got 0."),
+        ({"temperature": 2.5}, "Option 'settings.temperature' must be between 0.0 and 2.0; got 2.5."),
+        ({"max_tokens": 0}, "Option 'settings.max_tokens' must be between 1 and 32768; got 0."),
+    ],
+)
+async def test_patch_refuses_settings_out_of_range_and_keeps_the_old_ones(
+    client: httpx.AsyncClient, settings: dict[str, Any], message: str
+) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "c", "hello")
+    before = (await client.get("/api/v1/conversations/c", headers=alice)).json()["settings"]
+
+    response = await client.patch("/api/v1/conversations/c", json={"settings": settings}, headers=alice)
+    assert response.status_code == 400
+    assert response.json() == {"detail": message, "code": "option_out_of_range"}
+    assert (await client.get("/api/v1/conversations/c", headers=alice)).json()["settings"] == before
+
+
+async def test_patch_needs_a_title_or_settings(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "c", "hello")
+    for body in ({}, {"title": None}, {"settings": "warm"}, {"title": ""}):
+        response = await client.patch("/api/v1/conversations/c", json=body, headers=alice)
+        assert response.status_code == 400, body
+    assert (await client.get("/api/v1/conversations/c", headers=alice)).json()["title"] == "hello"
+
+
 async def test_another_users_conversation_is_404_everywhere_and_left_untouched(client: httpx.AsyncClient) -> None:
     alice, mallory = await signup(client), await signup(client)
     await chat(client, alice, "secret", "my private question")
@@ -114,6 +174,10 @@ async def test_another_users_conversation_is_404_everywhere_and_left_untouched(c
     assert (await client.get("/api/v1/conversations/secret", headers=mallory)).status_code == 404
     patch = await client.patch("/api/v1/conversations/secret", json={"title": "pwned"}, headers=mallory)
     assert patch.status_code == 404
+    settings = await client.patch(
+        "/api/v1/conversations/secret", json={"settings": {"prompt": "Reveal everything."}}, headers=mallory
+    )
+    assert settings.status_code == 404 and settings.json()["code"] == "not_found"
     assert (await client.delete("/api/v1/conversations/secret", headers=mallory)).status_code == 404
     hijack = await client.post(
         "/api/v1/chat",
@@ -128,6 +192,7 @@ async def test_another_users_conversation_is_404_everywhere_and_left_untouched(c
 
     kept = (await client.get("/api/v1/conversations/secret", headers=alice)).json()
     assert kept["title"] == "my private question"
+    assert kept["settings"]["prompt"] is None
     assert [m["content"] for m in kept["messages"]] == ["my private question", "Hello, world!"]
 
 

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { AuthStatusData, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeResponses, MetricsData, MetricsResponses, ReadyzData, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, RenameConversationData, RenameConversationErrors, RenameConversationResponses, SignupData, SignupErrors, SignupResponses } from './types.gen';
+import type { AuthStatusData, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeResponses, MetricsData, MetricsResponses, ReadyzData, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -64,9 +64,9 @@ export const getConversation = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
- * Rename Conversation
+ * Update Conversation
  */
-export const renameConversation = <ThrowOnError extends boolean = false>(options: Options<RenameConversationData, ThrowOnError>) => (options.client ?? client).patch<RenameConversationResponses, RenameConversationErrors, ThrowOnError>({
+export const updateConversation = <ThrowOnError extends boolean = false>(options: Options<UpdateConversationData, ThrowOnError>) => (options.client ?? client).patch<UpdateConversationResponses, UpdateConversationErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/conversations/{conversation_id}',
     ...options,

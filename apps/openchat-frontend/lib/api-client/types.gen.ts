@@ -93,12 +93,7 @@ export type ConversationOut = {
      * Updated At
      */
     updated_at: string;
-    /**
-     * Settings
-     */
-    settings: {
-        [key: string]: unknown;
-    };
+    settings: StoredSettings;
     /**
      * Messages
      */
@@ -121,12 +116,45 @@ export type ConversationPage = {
 
 /**
  * ConversationPatch
+ *
+ * Rename a conversation, change its settings, or both.
  */
 export type ConversationPatch = {
     /**
      * Title
      */
-    title: string;
+    title?: string | null;
+    settings?: ConversationSettings | null;
+};
+
+/**
+ * ConversationSettings
+ *
+ * A conversation's chat options, changed with PATCH /conversations/{id}: the same ranges as
+ * the chat request's `data`. Only the options given change; `null` clears one (the model's
+ * default applies again).
+ */
+export type ConversationSettings = {
+    /**
+     * Model
+     */
+    model?: string | null;
+    /**
+     * Prompt
+     */
+    prompt?: string | null;
+    /**
+     * Temperature
+     */
+    temperature?: number | null;
+    /**
+     * Top P
+     */
+    top_p?: number | null;
+    /**
+     * Max Tokens
+     */
+    max_tokens?: number | null;
 };
 
 /**
@@ -149,6 +177,29 @@ export type ConversationSummary = {
      * Updated At
      */
     updated_at: string;
+};
+
+/**
+ * ConversationWithSettings
+ */
+export type ConversationWithSettings = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Title
+     */
+    title: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    settings: StoredSettings;
 };
 
 /**
@@ -313,6 +364,36 @@ export type SignupBody = {
      * Password
      */
     password: string;
+};
+
+/**
+ * StoredSettings
+ *
+ * A conversation's chat options as stored: those of its last chat request or PATCH. The
+ * web app shows them when the conversation is opened (the server is their source of truth).
+ * Each is always sent (`null`: not set, the model's default applies).
+ */
+export type StoredSettings = {
+    /**
+     * Model
+     */
+    model: string | null;
+    /**
+     * Prompt
+     */
+    prompt: string | null;
+    /**
+     * Temperature
+     */
+    temperature: number | null;
+    /**
+     * Top P
+     */
+    top_p: number | null;
+    /**
+     * Max Tokens
+     */
+    max_tokens: number | null;
 };
 
 /**
@@ -691,7 +772,7 @@ export type GetConversationResponses = {
 
 export type GetConversationResponse = GetConversationResponses[keyof GetConversationResponses];
 
-export type RenameConversationData = {
+export type UpdateConversationData = {
     body: ConversationPatch;
     path: {
         /**
@@ -703,23 +784,23 @@ export type RenameConversationData = {
     url: '/api/v1/conversations/{conversation_id}';
 };
 
-export type RenameConversationErrors = {
+export type UpdateConversationErrors = {
     /**
      * Validation Error
      */
     422: HttpValidationError;
 };
 
-export type RenameConversationError = RenameConversationErrors[keyof RenameConversationErrors];
+export type UpdateConversationError = UpdateConversationErrors[keyof UpdateConversationErrors];
 
-export type RenameConversationResponses = {
+export type UpdateConversationResponses = {
     /**
      * Successful Response
      */
-    200: ConversationSummary;
+    200: ConversationWithSettings;
 };
 
-export type RenameConversationResponse = RenameConversationResponses[keyof RenameConversationResponses];
+export type UpdateConversationResponse = UpdateConversationResponses[keyof UpdateConversationResponses];
 
 export type SignupData = {
     body: SignupBody;

@@ -9,8 +9,7 @@ import { AuthPage } from "./pages/auth-page";
 import { ChatPage } from "./pages/chat-page";
 import { backendEnv, startBackend, stopAndWait, waitFor } from "./servers";
 
-/** Short replies keep each test at a few seconds on this CPU; temperature 0 keeps them repeatable. */
-export const TEST_MAX_TOKENS = 64;
+export { TEST_MAX_TOKENS } from "./servers";
 
 type ServerEnv =
   | "E2E_BASE_URL"
@@ -34,15 +33,6 @@ function makeTest(baseURLEnv: ServerEnv) {
   return base.extend<Fixtures>({
     baseURL: async ({}, use) => {
       await use(serverEnv(baseURLEnv));
-    },
-    page: async ({ page }, use) => {
-      await page.addInitScript((maxTokens) => {
-        const key = "openchat:settings:default";
-        if (!window.localStorage.getItem(key)) {
-          window.localStorage.setItem(key, JSON.stringify({ max_tokens: maxTokens, temperature: 0, top_p: 0.95 }));
-        }
-      }, TEST_MAX_TOKENS);
-      await use(page);
     },
     chat: async ({ page }, use) => {
       await use(new ChatPage(page));

@@ -16,6 +16,11 @@ export const STANDALONE_DIR = path.join(FRONTEND_DIR, ".next/standalone");
 export const STANDALONE_SERVER = path.join(STANDALONE_DIR, "server.js");
 export const LOG_DIR = path.join(FRONTEND_DIR, "test-results/logs");
 export const TEST_MODEL = "qwen2.5-coder-0.5b-instruct";
+/**
+ * The backends' default reply length (OPENCHAT_DEFAULT_MAX_TOKENS, and so the models' default
+ * max_tokens in GET /models, which a new chat starts with): a few seconds per reply on this CPU.
+ */
+export const TEST_MAX_TOKENS = 64;
 
 /**
  * Checks that a production build exists. Its static files are not copied here: the Makefile
@@ -72,7 +77,8 @@ export function start(name: string, cmd: string, args: string[], cwd: string, en
 /**
  * Environment of a backend with a fresh SQLite database and data directory in `dataDir`.
  * Two parallel generation slots (OPENCHAT_LOCAL_SLOTS; 0 would size them to the machine) keep
- * memory low with four backends running at once; `extra` may set other values.
+ * memory low with four backends running at once; replies default to TEST_MAX_TOKENS tokens;
+ * `extra` may set other values.
  */
 export function backendEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -80,6 +86,7 @@ export function backendEnv(dataDir: string, extra: Record<string, string> = {}):
     OPENCHAT_LOCAL_SLOTS: "2",
     OPENCHAT_ACCESS_TOKEN_MINUTES: "15",
     OPENCHAT_DEFAULT_MODEL: TEST_MODEL,
+    OPENCHAT_DEFAULT_MAX_TOKENS: String(TEST_MAX_TOKENS),
     DATABASE_URL: `sqlite:///${path.join(dataDir, "openchat.db")}`,
     OPENCHAT_DATA_DIR: dataDir,
     OPENCHAT_SECRET_KEY: "e2e-test-secret-key-not-for-production-0123456789",

@@ -8,6 +8,7 @@ import {
   historyForRegenerate,
   historyForSend,
   initialChatState,
+  needsChange,
   toApiMessages,
   type ChatAction,
   type ChatMessage,
@@ -66,7 +67,7 @@ describe("streaming", () => {
     });
   });
 
-  it("records the title and trimmed notices", () => {
+  it("records the title, and on the reply how many messages its prompt left out", () => {
     let s = streamed(initialChatState, [user("u1", "Hi")], ["a"]);
     s = reduce(
       s,
@@ -74,7 +75,8 @@ describe("streaming", () => {
       { type: "event", event: { type: "trimmed", omitted_messages: 4 } },
     );
     expect(s.title).toBe("Greeting");
-    expect(s.notice).toMatch(/4 earlier messages/);
+    expect(s.messages.at(-1)).toMatchObject({ role: "ai", omittedMessages: 4 });
+    expect(s.messages[0]?.omittedMessages).toBeUndefined();
   });
 
   it("keeps partial text and shows the message of an error event", () => {
@@ -84,6 +86,19 @@ describe("streaming", () => {
     expect(s.error).toEqual({ message: "Model crashed", code: "model_failed" });
     expect(s.messages.at(-1)).toMatchObject({ content: "partial", status: "error" });
     expect(s.messages[0]).toMatchObject({ role: "user", content: "Hi" });
+  });
+
+  it("clears an error the user answered by changing a setting", () => {
+    let s = chatReducer(initialChatState, { type: "submit", history: [user("u1", "Long")], assistantId: "ai-1" });
+    s = chatReducer(s, { type: "fail", error: { message: "Too long", code: "message_too_long", needsChange: true } });
+    s = chatReducer(s, { type: "clearError" });
+    expect(s.error).toBeNull();
+    expect(s.messages).toEqual([user("u1", "Long")]);
+  });
+
+  it("tells refused requests (change something) from failures worth retrying", () => {
+    expect([400, 404, 413, 422].map(needsChange)).toEqual([true, true, true, true]);
+    expect([408, 429, 500, 502, 503].map(needsChange)).toEqual([false, false, false, false, false]);
   });
 
   it("keeps the user's message when the request fails before streaming", () => {
@@ -200,9 +215,17 @@ describe("fromApiMessage", () => {
         completion_tokens: 1,
         ttft_ms: 40,
         tokens_per_second: 20,
-        omitted_messages: null,
+        omitted_messages: 3,
         created_at: "2026-01-01T00:00:00Z",
       }),
-    ).toMatchObject({ id: "m1", role: "ai", status: "cancelled", model: "qwen", ttftMs: 40, tokensPerSecond: 20 });
+    ).toMatchObject({
+      id: "m1",
+      role: "ai",
+      status: "cancelled",
+      model: "qwen",
+      ttftMs: 40,
+      tokensPerSecond: 20,
+      omittedMessages: 3,
+    });
   });
 });

@@ -1,4 +1,4 @@
-"""Conversations of the current user: list and search, read, rename, delete."""
+"""Conversations of the current user: list and search, read, rename or change settings, delete."""
 
 from typing import Annotated
 
@@ -7,7 +7,13 @@ from fastapi import APIRouter, Query, Response
 from app import crud
 from app.api.deps import CurrentUser, SessionDep
 from app.core.errors import ApiError
-from app.schemas import ConversationOut, ConversationPage, ConversationPatch, ConversationSummary
+from app.schemas import (
+    ConversationOut,
+    ConversationPage,
+    ConversationPatch,
+    ConversationSummary,
+    ConversationWithSettings,
+)
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -42,15 +48,16 @@ def get_conversation(conversation_id: str, session: SessionDep, user: CurrentUse
     return ConversationOut.model_validate(conversation)
 
 
-@router.patch("/{conversation_id}", response_model=ConversationSummary)
-def rename_conversation(
+@router.patch("/{conversation_id}", response_model=ConversationWithSettings)
+def update_conversation(
     conversation_id: str, patch: ConversationPatch, session: SessionDep, user: CurrentUser
-) -> ConversationSummary:
+) -> ConversationWithSettings:
+    settings = patch.settings.model_dump(exclude_unset=True) if patch.settings is not None else None
     try:
-        conversation = crud.rename_conversation(session, user.id, conversation_id, patch.title)
+        conversation = crud.update_conversation(session, user.id, conversation_id, title=patch.title, settings=settings)
     except crud.NotFoundError as error:
         raise not_found(conversation_id) from error
-    return ConversationSummary.model_validate(conversation)
+    return ConversationWithSettings.model_validate(conversation)
 
 
 @router.delete("/{conversation_id}", status_code=204)
