@@ -7,9 +7,9 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, or_, select, text, update
+from sqlalchemy import CursorResult, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -278,6 +278,15 @@ def rename_conversation(session: Session, user_id: str, conversation_id: str, ti
     conversation.title = title
     session.commit()
     return conversation
+
+
+def replace_title(session: Session, conversation_id: str, old: str, new: str) -> bool:
+    """Set a conversation's title to `new` if it is still `old`: not renamed, nor deleted, since.
+    Its place in the list (updated_at) stays. Returns whether it was set."""
+    statement = update(Conversation).where(Conversation.id == conversation_id, Conversation.title == old)
+    result = cast(CursorResult[Any], session.execute(statement.values(title=new)))
+    session.commit()
+    return result.rowcount > 0
 
 
 def delete_conversation(session: Session, user_id: str, conversation_id: str) -> None:
