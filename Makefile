@@ -145,7 +145,7 @@ test-backend: system-deps $(VENV)/.dev-installed engine models
 
 ifneq ($(HAS_FRONTEND),)
 test-frontend: system-deps $(VENV)/.deps-installed engine models $(FRONTEND)/.next/BUILD_ID
-	@echo ">> Frontend tests (Vitest, then Playwright in Debian's Chromium against the real backend)"
+	@echo ">> Frontend tests (API client drift check, Vitest, then Playwright in Debian's Chromium against the real backend)"
 	cd $(FRONTEND) && npm run lint && npm run test
 else
 test-frontend:

@@ -10,7 +10,11 @@ import { defineConfig, devices } from "@playwright/test";
  */
 export default defineConfig({
   testDir: "tests/e2e",
-  testMatch: "**/*.spec.ts",
+  projects: [
+    // Runs first, whatever the filter: without the server's static files nothing else can pass.
+    { name: "standalone-server", testMatch: "standalone-server.setup.ts" },
+    { name: "chromium", testMatch: "**/*.spec.ts", dependencies: ["standalone-server"] },
+  ],
   workers: 1, // the local model serves one request at a time
   fullyParallel: false,
   forbidOnly: !!process.env.CI,

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from app.api.routes import auth, chat, conversations, health, models
 from app.core.config import Settings, get_settings
@@ -23,6 +24,12 @@ from app.schemas import openapi_extra_schemas
 from app.services.chat import ChatService
 
 log = logging.getLogger("openchat")
+
+
+def operation_id(route: APIRoute) -> str:
+    # The function's name (`list_conversations`): the frontend's generated client calls it
+    # `listConversations` (FastAPI's default id is `list_conversations_api_v1_conversations_get`).
+    return route.name
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
@@ -50,7 +57,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 await anyio.to_thread.run_sync(registry.close)
             engine.dispose()
 
-    app = FastAPI(title="OpenChat", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="OpenChat", version="0.1.0", lifespan=lifespan, generate_unique_id_function=operation_id)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = sessions

@@ -3,7 +3,8 @@
 import { useRouter } from "next/navigation";
 import * as React from "react";
 
-import { api, apiFetch, refreshAccessToken, setAccessToken, setOnUnauthorized, type User } from "@/lib/api";
+import { api, ApiError, refreshAccessToken, setAccessToken, setOnUnauthorized } from "@/lib/api";
+import type { TokenOut, UserOut } from "@/lib/api-client";
 
 export type AuthMode = "unknown" | "off" | "required";
 export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailable";
@@ -11,7 +12,7 @@ export type AuthStatus = "loading" | "authenticated" | "anonymous" | "unavailabl
 type AuthContextValue = {
   mode: AuthMode;
   status: AuthStatus;
-  user: User | null;
+  user: UserOut | null;
   /** False on a new install with no account yet: the app then opens on sign-up. */
   hasUsers: boolean | null;
   login: (email: string, password: string) => Promise<void>;
@@ -39,7 +40,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
   const router = useRouter();
   const [mode, setMode] = React.useState<AuthMode>("unknown");
   const [status, setStatus] = React.useState<AuthStatus>("loading");
-  const [user, setUser] = React.useState<User | null>(null);
+  const [user, setUser] = React.useState<UserOut | null>(null);
   const [hasUsers, setHasUsers] = React.useState<boolean | null>(null);
 
   // First load: /auth/me without a token tells whether login is needed at all; if it is,
@@ -54,16 +55,16 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
     let cancelled = false;
     (async () => {
       try {
-        const res = await fetch("/api/v1/auth/me", { credentials: "same-origin" });
+        // A 4xx (401) means login is required; a 5xx or no answer, that the server is unusable.
+        const openUser = await api.meWithoutToken().catch((e: unknown) => {
+          if (e instanceof ApiError && e.status < 500) return null;
+          throw e;
+        });
         if (cancelled) return;
-        if (res.ok) {
+        if (openUser) {
           setMode("off");
-          setUser((await res.json()) as User);
+          setUser(openUser);
           setStatus("authenticated");
-          return;
-        }
-        if (res.status >= 500) {
-          setStatus("unavailable");
           return;
         }
         setMode("required");
@@ -73,9 +74,12 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
           setUser(me);
           setStatus("authenticated");
         } else if (!cancelled) {
-          const statusResponse = await fetch("/api/v1/auth/status", { credentials: "same-origin" });
+          const authStatus = await api.authStatus().catch((e: unknown) => {
+            if (e instanceof ApiError) return null;
+            throw e;
+          });
           if (cancelled) return;
-          if (statusResponse.ok) setHasUsers(((await statusResponse.json()) as { has_users: boolean }).has_users);
+          if (authStatus) setHasUsers(authStatus.has_users);
           setStatus("anonymous");
         }
       } catch {
@@ -101,7 +105,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
     return () => setOnUnauthorized(null);
   }, [router]);
 
-  const finishLogin = React.useCallback(async (token: { access_token: string; expires_in: number }) => {
+  const finishLogin = React.useCallback(async (token: TokenOut) => {
     setAccessToken(token.access_token, token.expires_in);
     const me = await api.me();
     setUser(me);
@@ -118,7 +122,7 @@ export function AuthProvider({ children }: { children: React.ReactNode }) {
   );
   const logout = React.useCallback(async () => {
     try {
-      await apiFetch("/auth/logout", { method: "POST" });
+      await api.logout();
     } catch {
       // the session is dropped locally either way
     }

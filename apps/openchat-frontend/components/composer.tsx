@@ -89,13 +89,20 @@ export const Composer = React.forwardRef<ComposerHandle, Props>(function Compose
           aria-describedby="composer-hint"
           data-testid="composer-input"
         />
+        {/* Stop and Send are distinct elements (keys), and Stop's click cancels any default
+            action: stopping re-renders during the click, and a reused <button> that became
+            type="submit" would then submit the draft. */}
         {busy ? (
           <Button
+            key="stop"
             type="button"
             size="icon"
             variant="default"
             className="rounded-full"
-            onClick={onStop}
+            onClick={(e) => {
+              e.preventDefault();
+              onStop();
+            }}
             aria-label="Stop generating"
             title="Stop (Esc)"
             data-testid="stop-button"
@@ -104,6 +111,7 @@ export const Composer = React.forwardRef<ComposerHandle, Props>(function Compose
           </Button>
         ) : (
           <Button
+            key="send"
             type="submit"
             size="icon"
             className="rounded-full"

@@ -1,11 +1,16 @@
 "use client";
 
+import "katex/dist/katex.min.css"; // bundled with its fonts from the npm package: nothing is fetched elsewhere
 import * as React from "react";
-import ReactMarkdown, { type Components } from "react-markdown";
+import ReactMarkdown, { type Components, type Options } from "react-markdown";
+import rehypeKatex from "rehype-katex";
+import remarkBreaks from "remark-breaks";
 import remarkGfm from "remark-gfm";
+import remarkMath from "remark-math";
 
 import { CopyButton } from "@/components/copy-button";
 import { rehypeLowlight } from "@/lib/highlight";
+import { normalizeMathDelimiters } from "@/lib/math-delimiters";
 
 function CodeBlock({ children, ...props }: React.ComponentProps<"pre">) {
   const ref = React.useRef<HTMLPreElement>(null);
@@ -35,16 +40,25 @@ function CodeBlock({ children, ...props }: React.ComponentProps<"pre">) {
 const components: Components = {
   pre: ({ node: _node, ...props }) => <CodeBlock {...props} />,
   a: ({ node: _node, ...props }) => <a target="_blank" rel="noopener noreferrer" {...props} />,
+  // A table wider than the reply scrolls sideways on its own.
+  table: ({ node: _node, ...props }) => (
+    <div className="table-scroll" data-testid="table-scroll">
+      <table {...props} />
+    </div>
+  ),
 };
 
-const remarkPlugins = [remarkGfm];
-const rehypePlugins = [rehypeLowlight];
+// remark-breaks: a single newline is a line break, as models (and people) mean it.
+// Single dollars stay text: "$5 and $10" is about prices far more often than math.
+const remarkPlugins: Options["remarkPlugins"] = [remarkGfm, [remarkMath, { singleDollarTextMath: false }], remarkBreaks];
+// KaTeX first: it replaces the math code elements before highlighting could see them.
+const rehypePlugins = [rehypeKatex, rehypeLowlight];
 
 function MarkdownImpl({ children }: { children: string }) {
   return (
     <div className="prose-chat">
       <ReactMarkdown remarkPlugins={remarkPlugins} rehypePlugins={rehypePlugins} components={components}>
-        {children}
+        {normalizeMathDelimiters(children)}
       </ReactMarkdown>
     </div>
   );

@@ -3,10 +3,12 @@
 import { PencilIcon, RefreshCwIcon, SparklesIcon } from "lucide-react";
 import * as React from "react";
 
+import { CollapsibleText } from "@/components/collapsible-text";
 import { CopyButton } from "@/components/copy-button";
 import { Button } from "@/components/ui/button";
 import { Textarea } from "@/components/ui/textarea";
 import type { ChatMessage } from "@/lib/chat-state";
+import { formatStats } from "@/lib/reply-stats";
 import { cn } from "@/lib/utils";
 
 // The Markdown renderer (react-markdown, GFM, syntax highlighting) is loaded on demand so
@@ -23,16 +25,6 @@ function MessageMarkdown({ children }: { children: string }) {
       <LazyMarkdown>{children}</LazyMarkdown>
     </React.Suspense>
   );
-}
-
-export function formatStats(m: ChatMessage): string[] {
-  const parts: string[] = [];
-  if (typeof m.tokensPerSecond === "number") parts.push(`${m.tokensPerSecond.toFixed(1)} tok/s`);
-  if (typeof m.ttftMs === "number") {
-    parts.push(m.ttftMs >= 1000 ? `TTFT ${(m.ttftMs / 1000).toFixed(2)} s` : `TTFT ${Math.round(m.ttftMs)} ms`);
-  }
-  if (typeof m.completionTokens === "number") parts.push(`${m.completionTokens} tokens`);
-  return parts;
 }
 
 function TypingDots() {
@@ -127,8 +119,8 @@ function UserMessage({ message, busy, onEdit }: Props) {
 
   return (
     <div className="group flex flex-col items-end gap-1" data-testid="message-user" data-role="user">
-      <div className="max-w-[85%] rounded-2xl rounded-br-md bg-secondary px-4 py-2.5 whitespace-pre-wrap text-secondary-foreground">
-        <span data-testid="message-content">{message.content}</span>
+      <div className="max-w-[85%] rounded-2xl rounded-br-md bg-secondary px-4 py-2.5 text-secondary-foreground">
+        <CollapsibleText text={message.content} />
       </div>
       <div className="flex gap-0.5 opacity-100 transition-opacity sm:opacity-0 sm:group-focus-within:opacity-100 sm:group-hover:opacity-100">
         <CopyButton label="Copy message" testId="copy-message" getText={() => message.content} />

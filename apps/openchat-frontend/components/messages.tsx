@@ -6,17 +6,19 @@ import * as React from "react";
 import { Message } from "@/components/message";
 import { Button } from "@/components/ui/button";
 import { useStickToBottom } from "@/hooks/use-stick-to-bottom";
+import { useStoppedReplyStats } from "@/hooks/use-stopped-reply-stats";
 import type { ChatState } from "@/lib/chat-state";
 import { isBusy } from "@/lib/chat-state";
 
 type Props = {
+  /** The open conversation (where stopped replies' stats are read back from). */
+  conversationId: string | null;
   state: ChatState;
   modelName: (id: string) => string;
   onRegenerate: () => void;
   onEdit: (id: string, content: string) => void;
   onRetry: () => void;
   onCancelRetry: () => void;
-  children?: React.ReactNode;
 };
 
 function useCountdown(until: number | null): number {
@@ -29,11 +31,12 @@ function useCountdown(until: number | null): number {
   return until ? Math.max(0, Math.ceil((until - now) / 1000)) : 0;
 }
 
-export function Messages({ state, modelName, onRegenerate, onEdit, onRetry, onCancelRetry }: Props) {
+export function Messages({ conversationId, state, modelName, onRegenerate, onEdit, onRetry, onCancelRetry }: Props) {
   const { ref, atBottom, onScroll, scrollToBottom, follow } = useStickToBottom<HTMLDivElement>();
   const busy = isBusy(state);
   const seconds = useCountdown(state.status === "waiting" ? state.retryAt : null);
   const last = state.messages[state.messages.length - 1];
+  const stoppedStats = useStoppedReplyStats(conversationId, state.messages);
 
   React.useLayoutEffect(() => {
     follow();
@@ -60,7 +63,7 @@ export function Messages({ state, modelName, onRegenerate, onEdit, onRetry, onCa
           {state.messages.map((m, i) => (
             <Message
               key={m.id}
-              message={m}
+              message={m.serverId && stoppedStats[m.serverId] ? { ...m, ...stoppedStats[m.serverId] } : m}
               isLast={i === state.messages.length - 1}
               busy={busy}
               modelName={modelName}

@@ -19,7 +19,7 @@ import {
 } from "@/components/ui/select";
 import { Slider } from "@/components/ui/slider";
 import { Textarea } from "@/components/ui/textarea";
-import type { ModelInfo } from "@/lib/api";
+import type { ModelOut } from "@/lib/api-client";
 import { DEFAULT_SETTINGS, type ChatSettings } from "@/lib/settings";
 
 const PROVIDER_LABELS: Record<string, string> = {
@@ -37,8 +37,8 @@ export function formatContext(tokens: number | null | undefined): string {
   return tokens >= 1024 ? `${Math.round(tokens / 1024)}K ctx` : `${tokens} ctx`;
 }
 
-function groupModels(models: ModelInfo[]): [string, ModelInfo[]][] {
-  const groups = new Map<string, ModelInfo[]>();
+function groupModels(models: ModelOut[]): [string, ModelOut[]][] {
+  const groups = new Map<string, ModelOut[]>();
   for (const m of models) {
     const list = groups.get(m.provider) ?? [];
     list.push(m);
@@ -50,8 +50,8 @@ function groupModels(models: ModelInfo[]): [string, ModelInfo[]][] {
 type Props = {
   settings: ChatSettings;
   onChange: (settings: ChatSettings) => void;
-  models: ModelInfo[];
-  defaultModel: ModelInfo | null;
+  models: ModelOut[];
+  defaultModel: ModelOut | null;
   modelsError: string | null;
 };
 

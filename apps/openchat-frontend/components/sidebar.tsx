@@ -14,7 +14,7 @@ import {
 } from "@/components/ui/dropdown-menu";
 import { Input } from "@/components/ui/input";
 import type { useConversations } from "@/hooks/use-conversations";
-import type { ConversationSummary } from "@/lib/api";
+import type { ConversationSummary } from "@/lib/api-client";
 import { groupByDate } from "@/lib/date-groups";
 import { cn } from "@/lib/utils";
 

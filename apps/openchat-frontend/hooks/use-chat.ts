@@ -2,7 +2,7 @@
 
 import * as React from "react";
 
-import { api, errorFrom } from "@/lib/api";
+import { api, ApiError } from "@/lib/api";
 import { chatReducer, initialChatState, toApiMessages, type ChatMessage } from "@/lib/chat-state";
 import { readChatEvents, type ChatEvent } from "@/lib/ndjson";
 import { toRequestData, type ChatSettings } from "@/lib/settings";
@@ -41,25 +41,22 @@ export function useChat(callbacks: Callbacks = {}) {
     const { conversationId, history, settings } = request;
     dispatch({ type: "submit", history, assistantId: localId("ai") });
 
-    let res: Response;
+    let body: ReadableStream<Uint8Array> | null;
     try {
-      res = await api.chat(
+      body = await api.chat(
         { id: conversationId, messages: toApiMessages(history), data: toRequestData(settings) },
         controller.signal,
       );
-    } catch {
+    } catch (error) {
       if (controller.signal.aborted) return;
-      dispatch({
-        type: "fail",
-        error: { message: "Could not reach the OpenChat server. Check your connection and retry.", code: "network" },
-      });
-      callbacksRef.current.onSettled?.(conversationId);
-      return;
-    }
-
-    if (!res.ok) {
-      const error = await errorFrom(res);
-      if (controller.signal.aborted) return;
+      if (!(error instanceof ApiError)) {
+        dispatch({
+          type: "fail",
+          error: { message: "Could not reach the OpenChat server. Check your connection and retry.", code: "network" },
+        });
+        callbacksRef.current.onSettled?.(conversationId);
+        return;
+      }
       if (error.status === 429) {
         const seconds = Math.max(1, Math.min(120, error.retryAfter ?? 5));
         dispatch({ type: "busy", retryAt: Date.now() + seconds * 1000 });
@@ -75,8 +72,8 @@ export function useChat(callbacks: Callbacks = {}) {
     }
 
     try {
-      if (!res.body) throw new Error("empty body");
-      for await (const event of readChatEvents(res.body, controller.signal)) {
+      if (!body) throw new Error("empty body");
+      for await (const event of readChatEvents(body, controller.signal)) {
         if (controller.signal.aborted) break;
         dispatch({ type: "event", event });
         if (event.type === "start") callbacksRef.current.onStart?.(conversationId);
@@ -120,7 +117,6 @@ export function useChat(callbacks: Callbacks = {}) {
     dispatch({ type: "reset" });
   }, [stop]);
 
-  const dismissError = React.useCallback(() => dispatch({ type: "dismissError" }), []);
   const setTitle = React.useCallback((title: string | null) => dispatch({ type: "setTitle", title }), []);
 
   // Abort anything in flight when the component goes away.
@@ -132,5 +128,5 @@ export function useChat(callbacks: Callbacks = {}) {
     [],
   );
 
-  return { state, run, stop, load, reset, dismissError, setTitle };
+  return { state, run, stop, load, reset, setTitle };
 }

@@ -3,11 +3,12 @@
 import * as React from "react";
 
 import { useDebouncedValue } from "@/hooks/use-debounced-value";
-import { api, type ConversationSummary } from "@/lib/api";
+import { api } from "@/lib/api";
+import type { ConversationSummary } from "@/lib/api-client";
 
 const PAGE_SIZE = 30;
 
-export function useConversations(enabled: boolean) {
+export function useConversations() {
   const [query, setQuery] = React.useState("");
   const debouncedQuery = useDebouncedValue(query.trim(), 300);
   const [items, setItems] = React.useState<ConversationSummary[]>([]);
@@ -20,7 +21,6 @@ export function useConversations(enabled: boolean) {
   const loadingMore = React.useRef(false);
 
   React.useEffect(() => {
-    if (!enabled) return;
     const mySeq = ++seq.current;
     // eslint-disable-next-line react-hooks/set-state-in-effect -- fetching when the query changes
     setLoading(true);
@@ -41,7 +41,7 @@ export function useConversations(enabled: boolean) {
         setLoading(false);
         setLoaded(true);
       });
-  }, [enabled, debouncedQuery, version]);
+  }, [debouncedQuery, version]);
 
   const loadMore = React.useCallback(async () => {
     if (!cursor || loadingMore.current) return;

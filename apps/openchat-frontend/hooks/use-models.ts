@@ -2,10 +2,11 @@
 
 import * as React from "react";
 
-import { api, type ModelInfo } from "@/lib/api";
+import { api } from "@/lib/api";
+import type { ModelOut } from "@/lib/api-client";
 
-export function useModels(enabled: boolean) {
-  const [models, setModels] = React.useState<ModelInfo[]>([]);
+export function useModels() {
+  const [models, setModels] = React.useState<ModelOut[]>([]);
   const [error, setError] = React.useState<string | null>(null);
   const [loading, setLoading] = React.useState(true);
 
@@ -24,8 +25,8 @@ export function useModels(enabled: boolean) {
 
   React.useEffect(() => {
     // eslint-disable-next-line react-hooks/set-state-in-effect -- fetching on mount
-    if (enabled) void load();
-  }, [enabled, load]);
+    void load();
+  }, [load]);
 
   const defaultModel = models.find((m) => m.default) ?? models[0] ?? null;
   return { models, defaultModel, error, loading, reload: load };

@@ -1,10 +1,13 @@
 /**
- * API client for the Next.js proxy at /api/v1. The access token lives only in this
- * module (memory), never in storage. A 401 triggers one silent refresh through the
- * httpOnly refresh cookie; if that fails, `onUnauthorized` (set by the auth provider)
- * sends the user to the login page.
+ * The app's API calls: the generated client (`lib/api-client/`, from the backend's OpenAPI
+ * schema) plus what the schema does not say — the bearer token, one silent refresh on a 401,
+ * and readable errors. The access token lives only in this module (memory), never in storage.
+ * A 401 triggers one silent refresh through the httpOnly refresh cookie; if that fails,
+ * `onUnauthorized` (set by the auth provider) sends the user to the login page.
  */
-import type { ApiMessage } from "./chat-state";
+import { client } from "./api-client/client.gen";
+import * as sdk from "./api-client/sdk.gen";
+import type { ChatRequest } from "./api-client/types.gen";
 
 export const API_BASE = "/api/v1";
 
@@ -20,17 +23,10 @@ export class ApiError extends Error {
   }
 }
 
-export type TokenResponse = { access_token: string; token_type: string; expires_in: number };
-export type User = { id: string; email: string; created_at?: string };
-
 let accessToken: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 let refreshing: Promise<boolean> | null = null;
 let unauthorizedHandler: (() => void) | null = null;
-
-export function getAccessToken(): string | null {
-  return accessToken;
-}
 
 export function setOnUnauthorized(handler: (() => void) | null): void {
   unauthorizedHandler = handler;
@@ -50,18 +46,20 @@ export function setAccessToken(token: string | null, expiresIn?: number): void {
   }
 }
 
+/** fetch() without the token or a retry: the auth endpoints' own calls. */
+const plainFetch: typeof fetch = (input, init) => fetch(input, init);
+
 /** Exchanges the refresh cookie for a new access token. Concurrent calls share one request. */
 export function refreshAccessToken(): Promise<boolean> {
   if (!refreshing) {
     refreshing = (async () => {
       try {
-        const res = await fetch(`${API_BASE}/auth/refresh`, { method: "POST", credentials: "same-origin" });
-        if (!res.ok) {
+        const { data } = await sdk.refresh({ fetch: plainFetch });
+        if (!data) {
           setAccessToken(null);
           return false;
         }
-        const body = (await res.json()) as TokenResponse;
-        setAccessToken(body.access_token, body.expires_in);
+        setAccessToken(data.access_token, data.expires_in);
         return true;
       } catch {
         return false;
@@ -73,43 +71,48 @@ export function refreshAccessToken(): Promise<boolean> {
   return refreshing;
 }
 
-function withAuth(init: RequestInit = {}): RequestInit {
-  const headers = new Headers(init.headers);
-  if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
-  if (init.body && typeof init.body === "string" && !headers.has("Content-Type")) {
-    headers.set("Content-Type", "application/json");
-  }
-  return { ...init, headers, credentials: "same-origin" };
-}
-
 /**
- * fetch() against the API with the bearer token; on 401 refreshes once and retries.
- * Returns the Response as is (the caller checks `ok`).
+ * The generated client's fetch: sends the bearer token; on a 401 (outside /auth/) refreshes
+ * once and sends the request again.
  */
-export async function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(`${API_BASE}${path}`, withAuth(init));
-  if (res.status !== 401 || path.startsWith("/auth/")) return res;
-  const refreshed = await refreshAccessToken();
-  if (!refreshed) {
+const authFetch: typeof fetch = async (input, init) => {
+  const request = input instanceof Request && !init ? input : new Request(input, init);
+  // Read once, to send again after a refresh; and sent as bytes, as a plain fetch() would: a
+  // Request's own body would go out as a stream (no Content-Length, invisible to dev tools).
+  const body = request.body ? await request.arrayBuffer() : undefined;
+  const send = () => {
+    const headers = new Headers(request.headers);
+    if (accessToken) headers.set("Authorization", `Bearer ${accessToken}`);
+    return fetch(request.url, {
+      method: request.method,
+      headers,
+      body,
+      signal: request.signal,
+      credentials: request.credentials,
+    });
+  };
+  const res = await send();
+  if (res.status !== 401 || new URL(request.url).pathname.startsWith(`${API_BASE}/auth/`)) return res;
+  if (!(await refreshAccessToken())) {
     unauthorizedHandler?.();
     return res;
   }
-  const retry = await fetch(`${API_BASE}${path}`, withAuth(init));
+  const retry = await send();
   if (retry.status === 401) unauthorizedHandler?.();
   return retry;
-}
+};
 
-/** Builds an ApiError from a failed response (`{"detail","code"}` bodies). */
-export async function errorFrom(res: Response): Promise<ApiError> {
+client.setConfig({ baseUrl: "", credentials: "same-origin", fetch: authFetch });
+
+/** Builds an ApiError from a failed response and its parsed body (`{"detail","code"}`). */
+function apiError(res: Response, body: unknown): ApiError {
   let detail = "";
   let code: string | undefined;
-  try {
-    const body = (await res.json()) as { detail?: unknown; code?: unknown };
-    if (typeof body.detail === "string") detail = body.detail;
-    else if (Array.isArray(body.detail)) detail = "The request was not valid.";
-    if (typeof body.code === "string") code = body.code;
-  } catch {
-    // not JSON
+  if (typeof body === "object" && body !== null) {
+    const { detail: d, code: c } = body as { detail?: unknown; code?: unknown };
+    if (typeof d === "string") detail = d;
+    else if (Array.isArray(d)) detail = "The request was not valid.";
+    if (typeof c === "string") code = c;
   }
   const retryAfterHeader = res.headers.get("Retry-After");
   const retryAfter = retryAfterHeader ? Number.parseInt(retryAfterHeader, 10) : undefined;
@@ -136,68 +139,43 @@ function defaultMessage(status: number): string {
   }
 }
 
-export async function apiJson<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const res = await apiFetch(path, init);
-  if (!res.ok) throw await errorFrom(res);
-  if (res.status === 204) return undefined as T;
-  return (await res.json()) as T;
+/**
+ * The data of a generated call, or an ApiError for an HTTP error; a network failure (or an
+ * abort) rejects with fetch's own error.
+ */
+async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response?: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response) throw error;
+  if (!response.ok) throw apiError(response, error);
+  return data as T;
 }
 
-// --- typed endpoints ---------------------------------------------------------------------
-
-export type ModelInfo = {
-  id: string;
-  name: string;
-  provider: "local" | "together" | "openai-compatible" | string;
-  context_length: number | null;
-  default: boolean;
-};
-
-export type ConversationSummary = { id: string; title: string | null; created_at: string; updated_at: string };
-
-export type ServerSettings = {
-  model?: string | null;
-  prompt?: string | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  max_tokens?: number | null;
-};
-
-export type ConversationDetail = ConversationSummary & {
-  settings?: ServerSettings | null;
-  messages: ApiMessage[];
-};
+const conversation = (id: string) => ({ path: { conversation_id: id } });
 
 export const api = {
-  models: () => apiJson<{ models: ModelInfo[] }>("/models"),
-  conversations: (params: { q?: string; limit?: number; cursor?: string | null }) => {
-    const search = new URLSearchParams();
-    if (params.q) search.set("q", params.q);
-    if (params.limit) search.set("limit", String(params.limit));
-    if (params.cursor) search.set("cursor", params.cursor);
-    const qs = search.toString();
-    return apiJson<{ conversations: ConversationSummary[]; next_cursor: string | null }>(
-      `/conversations${qs ? `?${qs}` : ""}`,
+  models: () => unwrap(sdk.listModels()),
+  conversations: (params: { q?: string; limit?: number; cursor?: string | null }) =>
+    unwrap(
+      sdk.listConversations({
+        query: { q: params.q || undefined, limit: params.limit || undefined, cursor: params.cursor || undefined },
+      }),
+    ),
+  conversation: (id: string) => unwrap(sdk.getConversation(conversation(id))),
+  rename: (id: string, title: string) => unwrap(sdk.renameConversation({ ...conversation(id), body: { title } })),
+  remove: (id: string) => unwrap(sdk.deleteConversation(conversation(id))),
+  me: () => unwrap(sdk.me()),
+  /** /auth/me without a token: answers only when the server runs without login. */
+  meWithoutToken: () => unwrap(sdk.me({ fetch: plainFetch })),
+  authStatus: () => unwrap(sdk.authStatus({ fetch: plainFetch })),
+  login: (email: string, password: string) => unwrap(sdk.login({ body: { email, password } })),
+  signup: (email: string, password: string) => unwrap(sdk.signup({ body: { email, password } })),
+  logout: () => unwrap(sdk.logout()),
+  /** Starts a reply: the NDJSON body of `StreamEvent` lines (see lib/ndjson.ts). */
+  chat: async (body: ChatRequest, signal: AbortSignal): Promise<ReadableStream<Uint8Array> | null> => {
+    const stream = await unwrap(
+      sdk.chat({ body, signal, parseAs: "stream", headers: { Accept: "application/x-ndjson" } }),
     );
+    // parseAs "stream" hands back the body as is; the schema types it by its lines.
+    return stream as unknown as ReadableStream<Uint8Array> | null;
   },
-  conversation: (id: string) => apiJson<ConversationDetail>(`/conversations/${encodeURIComponent(id)}`),
-  rename: (id: string, title: string) =>
-    apiJson<ConversationSummary>(`/conversations/${encodeURIComponent(id)}`, {
-      method: "PATCH",
-      body: JSON.stringify({ title }),
-    }),
-  remove: (id: string) => apiJson<void>(`/conversations/${encodeURIComponent(id)}`, { method: "DELETE" }),
-  me: () => apiJson<User>("/auth/me"),
-  login: (email: string, password: string) =>
-    apiJson<TokenResponse>("/auth/login", { method: "POST", body: JSON.stringify({ email, password }) }),
-  signup: (email: string, password: string) =>
-    apiJson<TokenResponse>("/auth/signup", { method: "POST", body: JSON.stringify({ email, password }) }),
-  logout: () => apiFetch("/auth/logout", { method: "POST" }),
-  chat: (body: unknown, signal: AbortSignal) =>
-    apiFetch("/chat", {
-      method: "POST",
-      body: JSON.stringify(body),
-      headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
-      signal,
-    }),
 };

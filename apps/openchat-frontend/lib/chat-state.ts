@@ -3,9 +3,12 @@
  * for send / regenerate / edit. The React hook (`hooks/use-chat.ts`) only wires these up
  * to fetch and the NDJSON reader.
  */
-import type { ChatEvent, FinishReason } from "./ndjson";
+import type { ChatRequest, EndEvent, MessageOut } from "./api-client";
+import type { ChatEvent } from "./ndjson";
 
-export type Role = "user" | "ai" | "system";
+type FinishReason = EndEvent["finish_reason"];
+
+export type Role = MessageOut["role"];
 export type MessageStatus = "pending" | "streaming" | "complete" | "cancelled" | "error";
 
 export interface ChatMessage {
@@ -16,7 +19,7 @@ export interface ChatMessage {
   content: string;
   status: MessageStatus;
   model?: string | null;
-  finishReason?: FinishReason | string | null;
+  finishReason?: FinishReason | null;
   promptTokens?: number | null;
   completionTokens?: number | null;
   ttftMs?: number | null;
@@ -59,7 +62,6 @@ export type ChatAction =
   | { type: "fail"; error: ChatError }
   | { type: "busy"; retryAt: number }
   | { type: "streamClosed" }
-  | { type: "dismissError" }
   | { type: "setTitle"; title: string | null };
 
 function isOpenReply(m: ChatMessage | undefined): m is ChatMessage {
@@ -75,7 +77,7 @@ function updateOpenReply(state: ChatState, fn: (m: ChatMessage) => ChatMessage |
 }
 
 /** Closes the open reply: drops it if nothing arrived, else marks it with `status`. */
-function closeReply(state: ChatState, status: MessageStatus, finishReason?: string): ChatMessage[] {
+function closeReply(state: ChatState, status: MessageStatus, finishReason?: FinishReason): ChatMessage[] {
   return updateOpenReply(state, (m) =>
     m.content === "" && status !== "complete"
       ? null
@@ -132,8 +134,6 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         messages: closeReply(state, "error"),
         error: { message: "The connection closed before the reply finished.", code: "stream_closed" },
       };
-    case "dismissError":
-      return { ...state, error: null };
     case "setTitle":
       return { ...state, title: action.title };
   }
@@ -225,7 +225,7 @@ export function historyForEdit(messages: ChatMessage[], id: string, content: str
   return [...sendable(messages.slice(0, index)), { ...target, content, status: "complete" }];
 }
 
-export function toApiMessages(history: ChatMessage[]): { role: Role; content: string }[] {
+export function toApiMessages(history: ChatMessage[]): ChatRequest["messages"] {
   return history.map((m) => ({ role: m.role, content: m.content }));
 }
 
@@ -236,27 +236,13 @@ export function canRegenerate(state: ChatState): boolean {
 
 // --- mapping from the API ----------------------------------------------------------------
 
-export interface ApiMessage {
-  id: string;
-  role: Role | "assistant";
-  content: string;
-  status: "complete" | "cancelled" | "error";
-  model?: string | null;
-  finish_reason?: string | null;
-  prompt_tokens?: number | null;
-  completion_tokens?: number | null;
-  ttft_ms?: number | null;
-  tokens_per_second?: number | null;
-  created_at?: string;
-}
-
-export function fromApiMessage(m: ApiMessage): ChatMessage {
+export function fromApiMessage(m: MessageOut): ChatMessage {
   return {
     id: m.id,
     serverId: m.id,
-    role: m.role === "assistant" ? "ai" : m.role,
+    role: m.role,
     content: m.content,
-    status: m.status === "cancelled" || m.status === "error" ? m.status : "complete",
+    status: m.status,
     model: m.model ?? null,
     finishReason: m.finish_reason ?? null,
     promptTokens: m.prompt_tokens ?? null,

@@ -5,24 +5,15 @@
  * turns a byte stream into parsed objects, and `parseChatEvent` validates one object
  * into a typed chat event (unknown or malformed events become `null` and are skipped).
  */
+import type { EndEvent, StreamEvent, Timings, Usage } from "./api-client";
 
-export type Usage = { prompt_tokens: number; completion_tokens: number };
-export type Timings = { ttft_ms: number | null; tokens_per_second: number | null };
-export type FinishReason = "stop" | "length" | "cancelled";
-
+/**
+ * One line of the chat stream: the schema's `StreamEvent`, read leniently — an `end` event's
+ * usage and timings are shown only as far as they arrived.
+ */
 export type ChatEvent =
-  | { type: "start"; id: string; message_id: string; model: string }
-  | { type: "trimmed"; omitted_messages: number }
-  | { type: "token"; content: string }
-  | { type: "title"; title: string }
-  | {
-      type: "end";
-      message_id: string;
-      finish_reason: FinishReason;
-      usage?: Partial<Usage>;
-      timings?: Partial<Timings>;
-    }
-  | { type: "error"; code: string; message: string };
+  | Exclude<StreamEvent, { type: "end" }>
+  | (Omit<EndEvent, "usage" | "timings"> & { usage?: Partial<Usage>; timings?: Partial<Timings> });
 
 /** Splits `buffer + chunk` into complete lines and the unfinished remainder. */
 export function splitLines(buffer: string, chunk: string): { lines: string[]; rest: string } {

@@ -1,5 +1,5 @@
 /** Per-conversation chat settings, persisted in localStorage, plus defaults for new chats. */
-import type { ServerSettings } from "./api";
+import type { ChatData, ConversationOut } from "./api-client";
 
 export interface ChatSettings {
   model: string | null;
@@ -67,7 +67,7 @@ export function loadDefaultSettings(): ChatSettings {
 }
 
 /** Settings for conversation `id`: stored ones, else the server's, else the defaults. */
-export function loadSettings(id: string, server?: ServerSettings | null): ChatSettings {
+export function loadSettings(id: string, server?: ConversationOut["settings"] | null): ChatSettings {
   const defaults = loadDefaultSettings();
   const stored = read(PREFIX + id);
   if (stored) return normalizeSettings(stored, defaults);
@@ -95,8 +95,8 @@ export function forgetSettings(id: string): void {
 }
 
 /** The `data` object for POST /chat (unset options are left to the server). */
-export function toRequestData(s: ChatSettings): Record<string, unknown> {
-  const data: Record<string, unknown> = { temperature: s.temperature, top_p: s.top_p };
+export function toRequestData(s: ChatSettings): ChatData {
+  const data: ChatData = { temperature: s.temperature, top_p: s.top_p };
   if (s.model) data.model = s.model;
   if (s.prompt.trim()) data.prompt = s.prompt;
   if (s.max_tokens) data.max_tokens = s.max_tokens;

@@ -17,7 +17,7 @@ import path from "node:path";
 
 import {
   backendEnv,
-  ensureStandaloneAssets,
+  ensureStandaloneBuild,
   FRONTEND_DIR,
   freePort,
   LOG_DIR,
@@ -31,7 +31,7 @@ import {
 
 export default async function globalSetup() {
   if (!fs.existsSync(UVICORN)) throw new Error(`Backend venv not found at ${UVICORN}; run the backend setup first.`);
-  ensureStandaloneAssets();
+  ensureStandaloneBuild();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "openchat-e2e-"));
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const procs: ChildProcess[] = [];

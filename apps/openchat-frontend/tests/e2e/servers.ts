@@ -18,23 +18,13 @@ export const LOG_DIR = path.join(FRONTEND_DIR, "test-results/logs");
 export const TEST_MODEL = "qwen2.5-coder-0.5b-instruct";
 
 /**
- * The standalone server serves static files only from its own folder: copies `.next/static` and
- * `public` there unless this build's are there already (the Makefile copies them after each build;
- * this covers a build made with `npm run build` alone).
+ * Checks that a production build exists. Its static files are not copied here: the Makefile
+ * copies them next to server.js after each build, and `standalone-server.setup.ts` checks that
+ * they are served.
  */
-export function ensureStandaloneAssets(): void {
-  const buildIdFile = path.join(FRONTEND_DIR, ".next/BUILD_ID");
-  if (!fs.existsSync(STANDALONE_SERVER) || !fs.existsSync(buildIdFile)) {
+export function ensureStandaloneBuild(): void {
+  if (!fs.existsSync(STANDALONE_SERVER) || !fs.existsSync(path.join(FRONTEND_DIR, ".next/BUILD_ID"))) {
     throw new Error("No standalone production build found: run `npm run build` before `npm run test:e2e`.");
-  }
-  const buildId = fs.readFileSync(buildIdFile, "utf8").trim();
-  if (fs.existsSync(path.join(STANDALONE_DIR, ".next/static", buildId))) return;
-  for (const [from, to] of [
-    [path.join(FRONTEND_DIR, ".next/static"), path.join(STANDALONE_DIR, ".next/static")],
-    [path.join(FRONTEND_DIR, "public"), path.join(STANDALONE_DIR, "public")],
-  ] as const) {
-    fs.rmSync(to, { recursive: true, force: true });
-    fs.cpSync(from, to, { recursive: true });
   }
 }
 

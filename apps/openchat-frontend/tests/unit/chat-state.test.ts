@@ -191,7 +191,7 @@ describe("fromApiMessage", () => {
     expect(
       fromApiMessage({
         id: "m1",
-        role: "assistant",
+        role: "ai",
         content: "Hi",
         status: "cancelled",
         model: "qwen",
@@ -200,6 +200,8 @@ describe("fromApiMessage", () => {
         completion_tokens: 1,
         ttft_ms: 40,
         tokens_per_second: 20,
+        omitted_messages: null,
+        created_at: "2026-01-01T00:00:00Z",
       }),
     ).toMatchObject({ id: "m1", role: "ai", status: "cancelled", model: "qwen", ttftMs: 40, tokensPerSecond: 20 });
   });

@@ -47,6 +47,35 @@ export class ChatPage {
     return this.lastReply().getByTestId("message-content");
   }
 
+  /**
+   * Answers every chat request of this page with `content`, streamed as a finished reply in
+   * small token lines, without the model: for tests of how the browser renders a given reply
+   * (the frontend is under test there, not the model's wording).
+   */
+  async fakeReplies(content: string) {
+    await this.page.route("**/api/v1/chat", async (route) => {
+      const { id } = route.request().postDataJSON() as { id: string };
+      const messageId = `fake-${Date.now().toString(36)}`;
+      const tokens = content.match(/[\s\S]{1,12}/g) ?? [];
+      const events = [
+        { type: "start", id, message_id: messageId, model: "qwen2.5-coder-0.5b-instruct" },
+        ...tokens.map((token) => ({ type: "token", content: token })),
+        {
+          type: "end",
+          message_id: messageId,
+          finish_reason: "stop",
+          usage: { prompt_tokens: 20, completion_tokens: tokens.length },
+          timings: { ttft_ms: 120, tokens_per_second: 30 },
+        },
+      ];
+      await route.fulfill({
+        status: 200,
+        contentType: "application/x-ndjson",
+        body: events.map((e) => JSON.stringify(e)).join("\n") + "\n",
+      });
+    });
+  }
+
   async send(text: string) {
     await this.composer.fill(text);
     await this.composer.press("Enter");
