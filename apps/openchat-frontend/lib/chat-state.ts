@@ -3,7 +3,7 @@
  * for send / regenerate / edit. The React hook (`hooks/use-chat.ts`) only wires these up
  * to fetch and the NDJSON reader.
  */
-import type { ChatRequest, EndEvent, MessageOut } from "./api-client";
+import type { ChatRequest, EndEvent, MessageOut, ProgressEvent } from "./api-client";
 import type { ChatEvent } from "./ndjson";
 
 type FinishReason = EndEvent["finish_reason"];
@@ -24,6 +24,8 @@ export interface ChatMessage {
   completionTokens?: number | null;
   ttftMs?: number | null;
   tokensPerSecond?: number | null;
+  /** How much of a long prompt the model has read, until its first token (`progress` events). */
+  promptProgress?: Pick<ProgressEvent, "processed" | "total"> | null;
 }
 
 export interface ChatError {
@@ -150,6 +152,14 @@ function applyEvent(state: ChatState, event: ChatEvent): ChatState {
           status: "streaming",
           serverId: event.message_id,
           model: event.model,
+        })),
+      };
+    case "progress":
+      return {
+        ...state,
+        messages: updateOpenReply(state, (m) => ({
+          ...m,
+          promptProgress: { processed: event.processed, total: event.total },
         })),
       };
     case "token":

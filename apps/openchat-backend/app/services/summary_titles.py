@@ -23,8 +23,9 @@ from app.services.titles import summarize_title
 
 log = logging.getLogger(__name__)
 
-# A summary (about 24 tokens after a short prompt) that is not written by then never will be.
-SUMMARY_TIMEOUT_S = 60.0
+# A summary is about 24 tokens after a short prompt: seconds, or a minute on a crowded CPU.
+# It holds no one up meanwhile (a user takes its slot over); this bounds a stuck one.
+SUMMARY_TIMEOUT_S = 120.0
 # How long the reply's stream stays open after `end` to send the summary.
 SUMMARY_WAIT_S = 15.0
 
