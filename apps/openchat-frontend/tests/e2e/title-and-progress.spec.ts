@@ -1,8 +1,29 @@
+import type { Page } from "@playwright/test";
+
 import { expect, test } from "./fixtures";
 
 const QUESTION = "<script>alert('xss-user')</script> how do I reverse a list in python?";
 /** The backend's first message cut short (app/services/titles.py make_title): the title before summaries. */
-const FIRST_MESSAGE_CUT_SHORT = "<script>alert('xss-user')</script> how do I reverse a list in…";
+const FIRST_MESSAGE_CUT_SHORT = "<script>alert('xss-user')</script> how do I reverse a list…";
+
+type StreamLine = { type: string; title?: string; processed?: number; total?: number };
+
+/** The NDJSON lines of a finished chat response. */
+async function streamLines(body: Promise<string>): Promise<StreamLine[]> {
+  return (await body)
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as StreamLine);
+}
+
+/** Bodies of the page's chat responses, each resolving once its stream has closed. */
+function recordChatBodies(page: Page): Promise<string>[] {
+  const bodies: Promise<string>[] = [];
+  page.on("response", (res) => {
+    if (res.url().endsWith("/api/v1/chat") && res.request().method() === "POST") bodies.push(res.text());
+  });
+  return bodies;
+}
 
 test("the sidebar shows a summary title, not the first message cut short, and its HTML stays text", async ({
   chat,
@@ -14,6 +35,7 @@ test("the sidebar shows a summary title, not the first message cut short, and it
     dialogs.push(dialog.message());
     void dialog.dismiss();
   });
+  const bodies = recordChatBodies(page);
   await chat.goto("/");
   await chat.setMaxTokens(32);
   await chat.send(QUESTION);
@@ -21,6 +43,10 @@ test("the sidebar shows a summary title, not the first message cut short, and it
   const id = await chat.currentConversationId();
   const item = page.locator(`[data-testid="conversation-item"][data-id="${id}"]`);
   await expect(item).toBeVisible();
+  // The title first stored (and the only one before summaries): the first message cut short.
+  expect(bodies).toHaveLength(1);
+  const titles = (await streamLines(bodies[0]!)).filter((e) => e.type === "title");
+  expect(titles[0]?.title).toBe(FIRST_MESSAGE_CUT_SHORT);
 
   // The model writes the title in the background after the reply; wait until it is stored.
   let summary = "";
@@ -60,10 +86,7 @@ test("a long pasted prompt shows how much of it the model has read before the fi
       if (value != null && seen.at(-1) !== value) seen.push(value);
     }).observe(document, { subtree: true, childList: true, attributes: true });
   });
-  const bodies: Promise<string>[] = [];
-  page.on("response", (res) => {
-    if (res.url().endsWith("/api/v1/chat") && res.request().method() === "POST") bodies.push(res.text());
-  });
+  const bodies = recordChatBodies(page);
   await chat.goto("/");
   // About 1,700 tokens, new to the engine's cache (the marker): several of its 256-token steps.
   const marker = Date.now().toString(36);
@@ -87,10 +110,7 @@ test("a long pasted prompt shows how much of it the model has read before the fi
 
   // What the server sent: progress of the whole prompt, only before the first token.
   expect(bodies).toHaveLength(1);
-  const events = (await bodies[0]!)
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => JSON.parse(line) as { type: string; processed?: number; total?: number });
+  const events = await streamLines(bodies[0]!);
   const firstToken = events.findIndex((e) => e.type === "token");
   expect(firstToken).toBeGreaterThan(0);
   const sent = events.filter((e) => e.type === "progress");
