@@ -106,15 +106,21 @@ class ReplyState:
     last_token_at: float | None = None
     finish_reason: str | None = None  # the model's own; `length` when the time limit ended it
     usage: dict[str, Any] | None = None
+    first_progress: ProgressEvent | None = None
     progress_at: float | None = None  # when the last progress event was sent
 
     def event(self, chunk: AIMessageChunk, now: float) -> TokenEvent | ProgressEvent | None:
-        """What the client is told of a chunk: its text or, until the first token, how much of
-        the prompt the model has read (at most every PROGRESS_INTERVAL_S)."""
+        """What the client is told of a chunk: its text or, until the first token of a long
+        prompt, how much of it the model has read (at most every PROGRESS_INTERVAL_S)."""
         if text := self.absorb(chunk, now):
             return TokenEvent(content=text)
         progress = prompt_progress(chunk) if self.first_token_at is None else None
-        if progress is None or (self.progress_at is not None and now - self.progress_at < PROGRESS_INTERVAL_S):
+        if progress is None:
+            return None
+        self.first_progress = self.first_progress or progress
+        if not long_prompt(self.first_progress):
+            return None
+        if self.progress_at is not None and now - self.progress_at < PROGRESS_INTERVAL_S:
             return None
         self.progress_at = now
         return progress
@@ -146,12 +152,18 @@ def prompt_progress(chunk: AIMessageChunk) -> ProgressEvent | None:
         return None
 
 
+def long_prompt(first_progress: ProgressEvent) -> bool:
+    """Whether the engine reads the prompt in several steps, from its first progress report
+    (which counts the tokens it found in its cache as read)."""
+    return first_progress.total - first_progress.processed > LONG_PROMPT_TOKENS
+
+
 def begins_response(chunk: AIMessageChunk) -> bool:
     """Whether the response may begin with this chunk: text, the end, or the progress of a long prompt."""
     if chunk.text or chunk.usage_metadata:
         return True
     progress = prompt_progress(chunk)
-    return progress is not None and progress.total - progress.processed > LONG_PROMPT_TOKENS
+    return progress is not None and long_prompt(progress)
 
 
 def finish_reason(status: Literal["complete", "cancelled"], state: ReplyState) -> FinishReason:

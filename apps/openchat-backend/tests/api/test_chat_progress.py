@@ -57,6 +57,13 @@ async def test_a_long_prompt_reports_its_progress_before_the_first_token(fake: A
     assert "".join(e["content"] for e in lines if e["type"] == "token") == "Hello, world!"
 
 
+async def test_a_prompt_read_in_one_step_gets_no_progress_events(fake: Any) -> None:
+    # As the engine reports a short prompt: before its first step, then done.
+    client = await fake(progress=[(0, LONG_PROMPT_TOKENS), (LONG_PROMPT_TOKENS, LONG_PROMPT_TOKENS)])
+    kinds = [e["type"] for e in events(await client.post("/api/v1/chat", json=BODY))]
+    assert kinds == ["start", "token", "token", "token", "token", "title", "end"]
+
+
 async def test_the_response_begins_at_a_long_prompts_progress_and_a_short_one_waits(fake: Any) -> None:
     # A failure before the first token: after a long prompt's progress the response has begun,
     # so it is an in-band error; a short prompt's response has not, so it is still a 500.
@@ -81,6 +88,11 @@ def test_progress_is_sent_at_most_every_interval_and_only_before_the_first_token
     assert state.event(progress_chunk(1024, 3000), now=10.0 + step) == ProgressEvent(processed=1024, total=3000)
     assert state.event(AIMessageChunk(content="Hi"), now=20.0) == TokenEvent(content="Hi")
     assert state.event(progress_chunk(3000, 3000), now=30.0) is None
+    # A prompt read in one step, or mostly from the cache: nothing to show.
+    assert ReplyState().event(progress_chunk(0, LONG_PROMPT_TOKENS), now=0.0) is None
+    cached = ReplyState()
+    assert cached.event(progress_chunk(2900, 3000), now=0.0) is None
+    assert cached.event(progress_chunk(3000, 3000), now=1.0) is None
     # Malformed progress is ignored.
     bad = AIMessageChunk(content="", response_metadata={"prompt_progress": {"total": 5}})
     assert ReplyState().event(bad, now=0.0) is None
