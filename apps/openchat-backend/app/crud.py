@@ -7,9 +7,9 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, or_, select, text, update
+from sqlalchemy import CursorResult, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -290,6 +290,15 @@ def update_conversation(
         conversation.settings = {**(conversation.settings or {}), **settings}  # a new dict: JSON is not mutable-tracked
     session.commit()
     return conversation
+
+
+def replace_title(session: Session, conversation_id: str, old: str, new: str) -> bool:
+    """Set a conversation's title to `new` if it is still `old`: not renamed, nor deleted, since.
+    Its place in the list (updated_at) stays. Returns whether it was set."""
+    statement = update(Conversation).where(Conversation.id == conversation_id, Conversation.title == old)
+    result = cast(CursorResult[Any], session.execute(statement.values(title=new)))
+    session.commit()
+    return result.rowcount > 0
 
 
 def delete_conversation(session: Session, user_id: str, conversation_id: str) -> None:

@@ -1,5 +1,6 @@
 """Application factory: settings, database (migrated at start), model registry and its local
-engines (started with the app, stopped at its shutdown), routes."""
+engines (started with the app, stopped at its shutdown), the chat service (its background
+work cancelled at shutdown), routes."""
 
 import logging
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     sessions = make_session_factory(engine)
     owns_registry = registry is None  # a registry passed in (tests) is closed by whoever made it
     registry = registry or ModelRegistry(settings)
+    chat_service = ChatService(settings, registry, sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         try:
             yield
         finally:
+            await chat_service.aclose()  # summary titles still being written: the fallback titles stay
             if owns_registry:
                 await anyio.to_thread.run_sync(registry.close)
             engine.dispose()
@@ -60,7 +63,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.session_factory = sessions
     app.state.registry = registry
     app.state.rate_limits = RateLimits(settings)
-    app.state.chat_service = ChatService(settings, registry, sessions)
+    app.state.chat_service = chat_service
 
     api = APIRouter(prefix="/api/v1")
     for module in (chat, models, conversations, auth):

@@ -173,12 +173,24 @@ class TrimmedEvent(Event):
     omitted_messages: int
 
 
+class ProgressEvent(Event):
+    """How much of a long prompt the model has read, before its first token (the local engine
+    reports it; other providers send none). `processed` counts cached tokens too, <= `total`."""
+
+    type: Literal["progress"] = "progress"
+    processed: int
+    total: int
+
+
 class TokenEvent(Event):
     type: Literal["token"] = "token"
     content: str
 
 
 class TitleEvent(Event):
+    """The conversation's new title, after its first exchange: the first message cut short (just
+    before `end`), then the model's summary (after `end`, when it is written soon enough)."""
+
     type: Literal["title"] = "title"
     title: str
 
@@ -212,7 +224,8 @@ class ErrorEvent(Event):
 
 
 StreamEvent = Annotated[
-    StartEvent | TrimmedEvent | TokenEvent | TitleEvent | EndEvent | ErrorEvent, Field(discriminator="type")
+    StartEvent | TrimmedEvent | ProgressEvent | TokenEvent | TitleEvent | EndEvent | ErrorEvent,
+    Field(discriminator="type"),
 ]
 STREAM_EVENT_REF = "#/components/schemas/StreamEvent"
 

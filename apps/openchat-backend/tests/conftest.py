@@ -105,6 +105,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "default_model": FAST_MODEL,
             # Engines start on first use in tests: most never chat with a local model.
             "warm_up": False,
+            # A summary title is one more generation after each first exchange: tests that count
+            # what the model did would see it. Title tests turn it on.
+            "generate_titles": False,
             "together_api_key": None,
             "openai_compatible_base_url": None,
             "secret_key": None,

@@ -19,14 +19,21 @@ SMALL_MODEL = ModelInfo(id="fake-small", name="Fake Small", provider="local", co
 
 
 class ScriptedChatModel(BaseChatModel):
-    """Streams `tokens` one by one; can fail before or after N tokens, or pause between them."""
+    """Streams `tokens` one by one; can fail before or after N tokens, or pause between them.
+
+    Asked for a whole answer at once (a summary title), it answers `title`, or raises it, once
+    `title_gate` (an event) is set; it records the messages in `title_requests`."""
 
     tokens: list[str]
     delay: float = 0.0
     fail_at: int | None = None  # raise before token N (0 = before the first one)
     busy_retry_after: int | None = None
     finish_reason: str = "stop"
+    title: str | Exception = "Greeting the fake model"
+    title_gate: Any = None
+    progress: list[tuple[int, int]] = Field(default_factory=list)  # (processed, total) sent before the tokens
     seen: list[list[BaseMessage]] = Field(default_factory=list)
+    title_requests: list[list[BaseMessage]] = Field(default_factory=list)
     options: ChatOptions | None = None
 
     @property
@@ -43,6 +50,10 @@ class ScriptedChatModel(BaseChatModel):
         self.seen.append(list(messages))
         if self.busy_retry_after is not None:
             raise EngineBusyError(self.busy_retry_after)
+        for processed, total in self.progress:
+            progress = {"processed": processed, "total": total, "cache": 0, "time_ms": 0}
+            chunk = AIMessageChunk(content="", response_metadata={"prompt_progress": progress})
+            yield ChatGenerationChunk(message=chunk)
         for index, token in enumerate(self.tokens):
             if self.fail_at == index:
                 raise RuntimeError("scripted failure")
@@ -71,10 +82,20 @@ class ScriptedChatModel(BaseChatModel):
         for token in self.tokens:
             yield ChatGenerationChunk(message=AIMessageChunk(content=token))
 
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        self.title_requests.append(list(messages))
+        if self.title_gate is not None:
+            await self.title_gate.wait()
+        if isinstance(self.title, Exception):
+            raise self.title
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.title))])
+
     def _generate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="".join(self.tokens)))])
+        raise NotImplementedError("the chat service asks for whole answers asynchronously")
 
 
 class FakeRegistry(ModelRegistry):

@@ -5,6 +5,7 @@ import * as React from "react";
 
 import { CollapsibleText } from "@/components/collapsible-text";
 import { CopyButton } from "@/components/copy-button";
+import { PromptProgress } from "@/components/prompt-progress";
 import { Button } from "@/components/ui/button";
 import { Textarea } from "@/components/ui/textarea";
 import type { ChatMessage } from "@/lib/chat-state";
@@ -163,7 +164,11 @@ function AssistantMessage({ message, isLast, busy, modelName, onRegenerate }: Pr
       </span>
       <div className="min-w-0 flex-1">
         <div data-testid="message-content" className={cn(message.status === "error" && "text-muted-foreground")}>
-          {message.content ? <MessageMarkdown>{message.content}</MessageMarkdown> : streaming ? <TypingDots /> : null}
+          {message.content ? (
+            <MessageMarkdown>{message.content}</MessageMarkdown>
+          ) : streaming ? (
+            message.promptProgress ? <PromptProgress progress={message.promptProgress} /> : <TypingDots />
+          ) : null}
         </div>
         {message.status === "cancelled" && (
           <p className="mt-1 text-xs text-muted-foreground" data-testid="message-stopped">

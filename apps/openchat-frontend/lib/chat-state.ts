@@ -3,7 +3,7 @@
  * for send / regenerate / edit. The React hook (`hooks/use-chat.ts`) only wires these up
  * to fetch and the NDJSON reader.
  */
-import type { ChatRequest, EndEvent, MessageOut } from "./api-client";
+import type { ChatRequest, EndEvent, MessageOut, ProgressEvent } from "./api-client";
 import type { ChatEvent } from "./ndjson";
 
 type FinishReason = EndEvent["finish_reason"];
@@ -26,6 +26,8 @@ export interface ChatMessage {
   tokensPerSecond?: number | null;
   /** Replies: earlier messages left out of this reply's prompt to fit the context window. */
   omittedMessages?: number | null;
+  /** How much of a long prompt the model has read, until its first token (`progress` events). */
+  promptProgress?: Pick<ProgressEvent, "processed" | "total"> | null;
 }
 
 export interface ChatError {
@@ -161,6 +163,14 @@ function applyEvent(state: ChatState, event: ChatEvent): ChatState {
           status: "streaming",
           serverId: event.message_id,
           model: event.model,
+        })),
+      };
+    case "progress":
+      return {
+        ...state,
+        messages: updateOpenReply(state, (m) => ({
+          ...m,
+          promptProgress: { processed: event.processed, total: event.total },
         })),
       };
     case "token":

@@ -41,6 +41,10 @@ export function parseChatEvent(value: unknown): ChatEvent | null {
       };
     case "trimmed":
       return { type: "trimmed", omitted_messages: Number(value.omitted_messages ?? 0) };
+    case "progress":
+      return typeof value.processed === "number" && typeof value.total === "number"
+        ? { type: "progress", processed: value.processed, total: value.total }
+        : null;
     case "token":
       return typeof value.content === "string" ? { type: "token", content: value.content } : null;
     case "title":

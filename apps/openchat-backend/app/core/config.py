@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_generation_s: float = Field(600, gt=0, validation_alias=_env("OPENCHAT_MAX_GENERATION_S"))
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_BODY_BYTES"))
     default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
+    # After a conversation's first exchange, ask its model for a short summary title (in the
+    # background; the first message, cut short, is the title until then and whenever that fails).
+    generate_titles: bool = Field(True, validation_alias=_env("OPENCHAT_GENERATE_TITLES"))
 
     together_api_key: str | None = Field(None, validation_alias=_env("TOGETHER_API_KEY"))
     together_base_url: str = Field("https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL"))

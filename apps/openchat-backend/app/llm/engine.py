@@ -19,6 +19,7 @@ registry.py); closing that stream closes the HTTP request, which frees the slot 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 import math
 import os
@@ -49,6 +50,11 @@ HEALTH_INTERVAL_S = 5.0
 HEALTH_FAILURES_BEFORE_KILL = 3
 FAILED_STARTS_BEFORE_GIVING_UP = 3
 LOG_TAIL_BYTES = 4000
+# Prompt tokens the server reads per step (its default is 2048). A long prompt reports its
+# progress after each step, and the other slots generate a token between steps: at the 35-80
+# prompt tokens/s of 2 cores (docs/engine.md), 2048 tokens are up to a minute with neither.
+# Steps this size still keep the CPU busy with large matrix products.
+PROMPT_BATCH_TOKENS = 256
 REBUILD_HINT = (
     "Rebuild the engine for this machine with `make engine-rebuild` (it builds a portable llama-server "
     "that uses no instruction this CPU may refuse), then restart OpenChat. Remote providers keep working."
@@ -163,6 +169,8 @@ class EngineProcess:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pending = 0  # admitted and not yet released: generating or waiting for a slot
+        self._background: dict[int, Callable[[], None]] = {}  # places of background work: how to give each up
+        self._background_keys = itertools.count()
         self._avg_seconds = 10.0  # running estimate of a generation's length, for Retry-After
 
     # -- public view -----------------------------------------------------------------------
@@ -238,13 +246,38 @@ class EngineProcess:
     # -- admission -------------------------------------------------------------------------
 
     def admit(self) -> None:
-        """Take a place (a slot, or one in the bounded line) or raise EngineBusyError."""
+        """Take a place (a slot, or one in the bounded line) or raise EngineBusyError.
+
+        A request that would wait for a slot takes over one held by background work instead."""
         with self._lock:
-            if self._pending >= self.slots + self.settings.queue_size:
-                waiting_turns = (self._pending - self.settings.queue_size) / max(self.slots, 1)
-                retry = math.ceil(self._avg_seconds * max(waiting_turns, 1))
-                raise EngineBusyError(retry_after=max(1, min(retry, 120)))
+            if self._pending >= self.slots and self._background:
+                _key, give_up = self._background.popitem()  # its place passes to this request
+            else:
+                if self._pending >= self.slots + self.settings.queue_size:
+                    waiting_turns = (self._pending - self.settings.queue_size) / max(self.slots, 1)
+                    retry = math.ceil(self._avg_seconds * max(waiting_turns, 1))
+                    raise EngineBusyError(retry_after=max(1, min(retry, 120)))
+                self._pending += 1
+                return
+        give_up()
+
+    def admit_background(self, give_up: Callable[[], None]) -> int:
+        """Take a free slot for background work (a summary title), which never waits for one
+        nor keeps a user waiting: EngineBusyError when no slot is free, and `give_up` is called
+        when a user's request needs the slot (that request then holds the place). Returns the
+        key to pass to `release_background`."""
+        with self._lock:
+            if self._pending >= self.slots:
+                raise EngineBusyError(retry_after=1)
             self._pending += 1
+            key = next(self._background_keys)
+            self._background[key] = give_up
+            return key
+
+    def release_background(self, key: int) -> None:
+        with self._lock:
+            if self._background.pop(key, None) is not None:  # not given up to a user
+                self._pending = max(0, self._pending - 1)
 
     def release(self, seconds: float | None) -> None:
         with self._lock:
@@ -299,6 +332,7 @@ class EngineProcess:
             "--no-kv-unified",  # each slot its own window: one long conversation cannot starve the others
             "--cache-ram", str(self.settings.cache_ram_mib),
             "--cont-batching",
+            "--batch-size", str(PROMPT_BATCH_TOKENS),
             "--metrics",
             "--slots",
             "--no-webui",

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,6 +262,22 @@ class ModelRegistry:
         finally:
             engine.release(time.monotonic() - started)
 
+    @asynccontextmanager
+    async def reserve_background(self, info: ModelInfo, give_up: Callable[[], None]) -> AsyncIterator[None]:
+        """Hold a free slot of the model's engine for background work (remote models need none),
+        or raise at once: EngineBusyError when none is free, EngineUnavailableError when the engine
+        is not ready. `give_up` is called when a user's request takes the slot over."""
+        if not self.is_engine_backed(info):
+            yield
+            return
+        engine = self.engine(info)
+        await engine.ready(wait_s=0)
+        key = engine.admit_background(give_up)
+        try:
+            yield
+        finally:
+            engine.release_background(key)
+
     def chat_model(self, info: ModelInfo, options: ChatOptions) -> BaseChatModel:
         if self.is_engine_backed(info):
             engine = self.engine(info)
@@ -271,6 +287,8 @@ class ModelRegistry:
                 api_key=engine.api_key,
                 options=options,
                 max_retries=0,  # a dead engine is being restarted; the user is told to retry
+                # It streams how much of a long prompt it has read before the first token.
+                extra_body={"return_progress": True},
             )
         if info.provider == "together":
             from langchain_together import ChatTogether
@@ -296,11 +314,16 @@ class ModelRegistry:
 
     @staticmethod
     def _openai_compatible(
-        model: str, base_url: str | None, api_key: str, options: ChatOptions, max_retries: int
+        model: str,
+        base_url: str | None,
+        api_key: str,
+        options: ChatOptions,
+        max_retries: int,
+        extra_body: dict[str, Any] | None = None,
     ) -> BaseChatModel:
-        from langchain_openai import ChatOpenAI
+        from app.llm.openai_compatible import ProgressChatOpenAI
 
-        return ChatOpenAI(
+        return ProgressChatOpenAI(
             model=model,
             base_url=base_url,
             api_key=api_key,
@@ -308,7 +331,7 @@ class ModelRegistry:
             top_p=options.top_p,
             max_completion_tokens=options.max_tokens,
             # Many OpenAI-compatible servers (llama.cpp, older vLLM) only read `max_tokens`.
-            extra_body={"max_tokens": options.max_tokens},
+            extra_body={"max_tokens": options.max_tokens, **(extra_body or {})},
             stream_usage=True,
             max_retries=max_retries,
         )

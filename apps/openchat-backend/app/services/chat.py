@@ -3,7 +3,9 @@
 `ChatService.reply` does everything that can fail before the first token (bad model, busy
 queue, an engine that is restarting) and answers it with an HTTP status (ApiError). It
 returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py;
-after the first token, failures go in-band as one `error` event. The API layer encodes the
+after the first token (or a long prompt's first progress), failures go in-band as one `error`
+event. After a conversation's first exchange, its summary title is written in the background
+(app/services/summary_titles.py). The API layer encodes the
 events (NDJSON, app/api/routes/chat.py), so that another API can reuse this service.
 
 Blocking work (database) runs in threads; every model, local ones included, is reached over
@@ -15,6 +17,7 @@ once, and no reply runs longer than `max_generation_s` (it ends as `length`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -25,14 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import anyio
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
 from app.core.config import Settings
 from app.core.errors import ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
-from app.llm.engine import EngineBusyError, EngineProcess, EngineUnavailableError
+from app.llm.engine import PROMPT_BATCH_TOKENS, EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
 from app.schemas import (
     TEMPERATURE,
@@ -40,6 +45,7 @@ from app.schemas import (
     ChatRequest,
     EndEvent,
     ErrorEvent,
+    ProgressEvent,
     StartEvent,
     StreamEvent,
     Timings,
@@ -49,12 +55,19 @@ from app.schemas import (
     Usage,
     max_tokens_range,
 )
+from app.services.background import BackgroundTasks
+from app.services.summary_titles import SummaryTitles
 
 log = logging.getLogger(__name__)
 
 MESSAGE_CLASSES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "ai": AIMessage, "system": SystemMessage}
 ReplyStatus = Literal["complete", "cancelled", "error"]
 FinishReason = Literal["stop", "length", "cancelled"]
+# The local engine reads a prompt in steps and reports its progress after each. A prompt it
+# reads in one step gets no progress events: the response waits for its first token, so that a
+# failure until then is still an HTTP status. A longer one's response begins with its progress.
+LONG_PROMPT_TOKENS = PROMPT_BATCH_TOKENS
+PROGRESS_INTERVAL_S = 0.25  # the most often a progress event is sent
 
 
 async def trim_history(
@@ -93,6 +106,24 @@ class ReplyState:
     last_token_at: float | None = None
     finish_reason: str | None = None  # the model's own; `length` when the time limit ended it
     usage: dict[str, Any] | None = None
+    first_progress: ProgressEvent | None = None
+    progress_at: float | None = None  # when the last progress event was sent
+
+    def event(self, chunk: AIMessageChunk, now: float) -> TokenEvent | ProgressEvent | None:
+        """What the client is told of a chunk: its text or, until the first token of a long
+        prompt, how much of it the model has read (at most every PROGRESS_INTERVAL_S)."""
+        if text := self.absorb(chunk, now):
+            return TokenEvent(content=text)
+        progress = prompt_progress(chunk) if self.first_token_at is None else None
+        if progress is None:
+            return None
+        self.first_progress = self.first_progress or progress
+        if not long_prompt(self.first_progress):
+            return None
+        if self.progress_at is not None and now - self.progress_at < PROGRESS_INTERVAL_S:
+            return None
+        self.progress_at = now
+        return progress
 
     def absorb(self, chunk: AIMessageChunk, now: float) -> str:
         if chunk.usage_metadata:
@@ -108,6 +139,31 @@ class ReplyState:
                 self.first_token_at = now
             self.last_token_at = now
         return text
+
+
+def prompt_progress(chunk: AIMessageChunk) -> ProgressEvent | None:
+    """The prompt progress a chunk carries (the local engine's, app/llm/openai_compatible.py)."""
+    raw = chunk.response_metadata.get("prompt_progress")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return ProgressEvent(processed=raw.get("processed"), total=raw.get("total"))
+    except ValidationError:
+        return None
+
+
+def long_prompt(first_progress: ProgressEvent) -> bool:
+    """Whether the engine reads the prompt in several steps, from its first progress report
+    (which counts the tokens it found in its cache as read)."""
+    return first_progress.total - first_progress.processed > LONG_PROMPT_TOKENS
+
+
+def begins_response(chunk: AIMessageChunk) -> bool:
+    """Whether the response may begin with this chunk: text, the end, or the progress of a long prompt."""
+    if chunk.text or chunk.usage_metadata:
+        return True
+    progress = prompt_progress(chunk)
+    return progress is not None and long_prompt(progress)
 
 
 def finish_reason(status: Literal["complete", "cancelled"], state: ReplyState) -> FinishReason:
@@ -202,6 +258,9 @@ class Reply:
     early: list[tuple[AIMessageChunk, float]] = field(default_factory=list)  # with the time each arrived
     engine: EngineProcess | None = None
     engine_lifetime: int = 0
+    chat_model: BaseChatModel | None = None
+    titles: SummaryTitles | None = None  # None: no summary titles
+    summary: asyncio.Task[str | None] | None = None  # the summary title being written
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
@@ -214,12 +273,12 @@ class Reply:
             outcome: ReplyStatus = "cancelled"
             try:
                 for chunk, arrived in self.early:
-                    if text := state.absorb(chunk, arrived):
-                        yield TokenEvent(content=text)
+                    if event := state.event(chunk, arrived):
+                        yield event
                 async for chunk in self.stream:
                     now = time.monotonic()
-                    if text := state.absorb(chunk, now):
-                        yield TokenEvent(content=text)
+                    if event := state.event(chunk, now):
+                        yield event
                     if now > self.deadline and state.usage is None:
                         state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
                         break
@@ -244,6 +303,9 @@ class Reply:
             if title:
                 yield TitleEvent(title=title)
             yield self._end_event(state, numbers)
+            # The summary title, if it comes soon; it is stored anyway, even if the client has gone.
+            if self.summary and self.titles and (summary := await self.titles.wait(self.summary)):
+                yield TitleEvent(title=summary)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.places.aclose()
@@ -275,7 +337,8 @@ class Reply:
     async def finish(
         self, state: ReplyState, status: ReplyStatus, error: str | None = None
     ) -> tuple[str | None, ReplyNumbers]:
-        """Record metrics and store the reply; returns the new title (if any) and the reply's numbers."""
+        """Record metrics and store the reply; returns the new title (if any) and the reply's numbers.
+        A new title is the first message cut short; its summary is then written in the background."""
         numbers = ReplyNumbers.of(self, state)
         finish = finish_reason(status, state) if status != "error" else None
         CHAT_REPLIES.labels(self.model.id, finish or "error").inc()
@@ -303,7 +366,13 @@ class Reply:
             with self.sessions() as session:
                 return crud.store_reply(session, record)
 
-        return await anyio.to_thread.run_sync(store), numbers
+        title = await anyio.to_thread.run_sync(store)
+        if title and status != "error" and self.titles is not None and self.chat_model is not None:
+            question = next((m.text for m in self.messages if isinstance(m, HumanMessage)), "")
+            self.summary = self.titles.start(
+                self.conversation_id, title, self.model, self.chat_model, question, record.content
+            )
+        return title, numbers
 
     def _end_event(self, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:
         # An empty reply has no first token: report the time until the model finished.
@@ -326,11 +395,18 @@ class ChatService:
         self.registry = registry
         self.sessions = sessions
         self.user_generations = UserGenerations(settings.user_max_generations)
+        self.background = BackgroundTasks()
+        self.titles = SummaryTitles(registry, sessions, self.background) if settings.generate_titles else None
+
+    async def aclose(self) -> None:
+        """At app shutdown: cancel the background work (summary titles) still running."""
+        await self.background.aclose()
 
     async def reply(self, request: ChatRequest, user_id: str, started: float) -> Reply:
-        """Check and store the request, start the model and wait for its first token, so that
-        whatever fails until then is an ApiError (an HTTP status). `started` is when the request
-        arrived (time.monotonic()), for the reply's timings and time limit."""
+        """Check and store the request, start the model and wait for its first token (or a long
+        prompt's first progress), so that whatever fails until then is an ApiError (an HTTP
+        status). `started` is when the request arrived (time.monotonic()), for the reply's
+        timings and time limit."""
         reply = await self._prepare(request, user_id, started)
         await self._start(reply, user_id)
         return reply
@@ -424,6 +500,7 @@ class ChatService:
             started=started,
             deadline=started + self.settings.max_generation_s,
             sessions=self.sessions,
+            titles=self.titles,
         )
 
     async def _start(self, reply: Reply, user_id: str) -> None:
@@ -433,12 +510,12 @@ class ChatService:
             places.enter_context(self.user_generations.hold(user_id))
             reply.engine = await places.enter_async_context(self.registry.reserve(reply.model))
             reply.engine_lifetime = reply.engine.lifetime if reply.engine else 0
-            model = self.registry.chat_model(reply.model, reply.options)
+            reply.chat_model = self.registry.chat_model(reply.model, reply.options)
             # astream is an async generator; typed as an iterator upstream.
-            reply.stream = cast(AsyncGenerator[AIMessageChunk, None], model.astream(reply.messages))
+            reply.stream = cast(AsyncGenerator[AIMessageChunk, None], reply.chat_model.astream(reply.messages))
             places.push_async_callback(reply.stream.aclose)
-            # Remote servers may open with empty role chunks; wait for text or the end.
-            while not reply.early or not (reply.early[-1][0].text or reply.early[-1][0].usage_metadata):
+            # Servers may open with empty role chunks; wait for text, the end, or a long prompt's progress.
+            while not reply.early or not begins_response(reply.early[-1][0]):
                 chunk = await anext(reply.stream, None)
                 if chunk is None:
                     break

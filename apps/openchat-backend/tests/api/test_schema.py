@@ -12,7 +12,7 @@ from app.llm.registry import ModelInfo
 from app.schemas import StreamEvent
 from tests.fakes import FakeRegistry
 
-EVENTS = ["StartEvent", "TrimmedEvent", "TokenEvent", "TitleEvent", "EndEvent", "ErrorEvent"]
+EVENTS = ["StartEvent", "TrimmedEvent", "ProgressEvent", "TokenEvent", "TitleEvent", "EndEvent", "ErrorEvent"]
 
 
 async def test_the_chat_stream_is_documented_as_ndjson_stream_events(make_settings: Any, make_client: Any) -> None:
@@ -43,13 +43,14 @@ async def test_the_chat_stream_is_documented_as_ndjson_stream_events(make_settin
         ({"fail_at": 2}, {}),
         ({"tokens": ["Ünï", '\n\t"', "\x00"], "finish_reason": "length"}, {}),
         ({}, {"model": "fake-small", "prompt": "System rules.", "max_tokens": 100}),
+        ({"progress": [(0, 2000), (2000, 2000)]}, {}),
     ],
-    ids=["stop", "error", "odd text, length", "trimmed"],
+    ids=["stop", "error", "odd text, length", "trimmed", "progress"],
 )
 async def test_every_streamed_line_is_a_stream_event_exactly(
     make_settings: Any, make_client: Any, script: dict[str, Any], data: dict[str, Any]
 ) -> None:
-    settings = make_settings()
+    settings = make_settings(generate_titles=True)  # a summary title after `end` too
     client = await make_client(settings, FakeRegistry(settings, **script))
     messages = [{"role": "user", "content": f"question {n} " + "word " * 10} for n in range(24)]
     response = await client.post("/api/v1/chat", json={"id": "s", "messages": messages, "data": data})

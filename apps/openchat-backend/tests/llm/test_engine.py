@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from app.llm.engine import describe_exit, plan_slots
-from app.llm.gguf_info import read_gguf_info, read_metadata
+from app.llm.engine import EngineBusyError, EngineProcess, EngineSettings, describe_exit, plan_slots
+from app.llm.gguf_info import GgufInfo, read_gguf_info, read_metadata
 from tests.conftest import FAST_MODEL, MODELS_DIR
 
 GIB = 1024**3
@@ -51,3 +51,48 @@ def test_a_file_that_is_not_a_gguf_model_is_refused(tmp_path: Path, content: byt
     path.write_bytes(content)
     with pytest.raises(ValueError):
         read_gguf_info(path)
+
+
+def idle_engine(tmp_path: Path, slots: int, queue_size: int) -> EngineProcess:
+    """An engine's bookkeeping, with no server started."""
+    settings = EngineSettings(
+        binary=tmp_path / "llama-server",
+        threads=1,
+        slots=slots,
+        context_tokens=4096,
+        cache_ram_mib=0,
+        queue_size=queue_size,
+        log_dir=tmp_path,
+    )
+    info = GgufInfo(name="m", context_length=4096, kv_bytes_per_token=0)
+    return EngineProcess("m", tmp_path / "m.gguf", info, settings)
+
+
+def test_background_work_takes_only_a_free_slot_and_gives_it_up_to_a_user(tmp_path: Path) -> None:
+    engine = idle_engine(tmp_path, slots=2, queue_size=1)
+    given_up: list[str] = []
+    title = engine.admit_background(lambda: given_up.append("title"))
+    engine.admit()  # a user: the other slot is free
+    assert (engine.generating, engine.queue_length, given_up) == (2, 0, [])
+    # No free slot: background work does not wait in line.
+    with pytest.raises(EngineBusyError):
+        engine.admit_background(lambda: given_up.append("second"))
+    # A user who would wait takes the background work's slot instead.
+    engine.admit()
+    assert given_up == ["title"] and (engine.generating, engine.queue_length) == (2, 0)
+    engine.release_background(title)  # it ends after giving up: the slot is the user's now
+    assert (engine.generating, engine.queue_length) == (2, 0)
+    engine.admit()  # the line, then full
+    with pytest.raises(EngineBusyError):
+        engine.admit()
+    assert (engine.generating, engine.queue_length) == (2, 1)
+    for _ in range(3):
+        engine.release(1.0)
+    assert (engine.generating, engine.queue_length) == (0, 0)
+
+
+def test_background_work_that_ends_gives_its_slot_back(tmp_path: Path) -> None:
+    engine = idle_engine(tmp_path, slots=1, queue_size=0)
+    engine.release_background(engine.admit_background(lambda: None))
+    engine.admit()
+    assert engine.generating == 1

@@ -501,6 +501,27 @@ export type ErrorEvent = {
 };
 
 /**
+ * ProgressEvent
+ *
+ * How much of a long prompt the model has read, before its first token (the local engine
+ * reports it; other providers send none). `processed` counts cached tokens too, <= `total`.
+ */
+export type ProgressEvent = {
+    /**
+     * Type
+     */
+    type: 'progress';
+    /**
+     * Processed
+     */
+    processed: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * StartEvent
  */
 export type StartEvent = {
@@ -538,6 +559,9 @@ export type Timings = {
 
 /**
  * TitleEvent
+ *
+ * The conversation's new title, after its first exchange: the first message cut short (just
+ * before `end`), then the model's summary (after `end`, when it is written soon enough).
  */
 export type TitleEvent = {
     /**
@@ -606,6 +630,8 @@ export type StreamEvent = ({
 } & StartEvent) | ({
     type: 'trimmed';
 } & TrimmedEvent) | ({
+    type: 'progress';
+} & ProgressEvent) | ({
     type: 'token';
 } & TokenEvent) | ({
     type: 'title';

@@ -54,6 +54,7 @@ export default async function globalSetup() {
     // One generation slot and no waiting queue: while the model generates, another chat
     // request gets a real 429. The chat rate limit (also a 429) is raised so that only "model
     // busy" can answer 429 here, even after the sidebar test has created its conversations.
+    // No summary titles: the sidebar test's 65 first exchanges would each wait for one.
     {
       name: "backend-busy",
       env: {
@@ -61,6 +62,7 @@ export default async function globalSetup() {
         OPENCHAT_LOCAL_SLOTS: "1",
         OPENCHAT_QUEUE_SIZE: "0",
         OPENCHAT_RATE_LIMIT_CHAT: "1000/minute",
+        OPENCHAT_GENERATE_TITLES: "false",
       },
       urlEnv: "E2E_BUSY_BACKEND_URL",
     },

@@ -67,6 +67,20 @@ describe("streaming", () => {
     });
   });
 
+  it("shows a long prompt's progress on the reply until its first token", () => {
+    let s = reduce(
+      initialChatState,
+      { type: "submit", history: [user("u1", "A long document")], assistantId: "ai-1" },
+      { type: "event", event: { type: "start", id: "c", message_id: "m1", model: "qwen" } },
+      { type: "event", event: { type: "progress", processed: 0, total: 3000 } },
+      { type: "event", event: { type: "progress", processed: 1536, total: 3000 } },
+    );
+    expect(s.status).toBe("streaming");
+    expect(s.messages.at(-1)).toMatchObject({ content: "", status: "streaming", promptProgress: { processed: 1536, total: 3000 } });
+    s = chatReducer(s, { type: "event", event: { type: "token", content: "Summary" } });
+    expect(s.messages.at(-1)).toMatchObject({ content: "Summary", status: "streaming" });
+  });
+
   it("records the title, and on the reply how many messages its prompt left out", () => {
     let s = streamed(initialChatState, [user("u1", "Hi")], ["a"]);
     s = reduce(

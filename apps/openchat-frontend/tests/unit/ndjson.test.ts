@@ -93,6 +93,15 @@ describe("parseChatEvent", () => {
       finish_reason: "stop",
     });
   });
+  it("reads prompt progress, and drops it without its numbers", () => {
+    expect(parseChatEvent({ type: "progress", processed: 768, total: 3012 })).toEqual({
+      type: "progress",
+      processed: 768,
+      total: 3012,
+    });
+    expect(parseChatEvent({ type: "progress", processed: "768", total: 3012 })).toBeNull();
+    expect(parseChatEvent({ type: "progress", processed: 768 })).toBeNull();
+  });
   it("gives error events a readable fallback", () => {
     expect(parseChatEvent({ type: "error" })).toEqual({
       type: "error",
