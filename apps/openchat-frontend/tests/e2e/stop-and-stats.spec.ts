@@ -1,9 +1,11 @@
 import { expect, test } from "./fixtures";
 import type { ChatPage } from "./pages/chat-page";
 
-/** Starts a long real reply and waits until some of it has streamed. */
+/** Starts a long real reply and waits until some of it has streamed (temperature 0: the model
+ * really counts, instead of sometimes answering "1, 2, 3, ..., 300"). */
 async function startLongReply(chat: ChatPage) {
   await chat.setMaxTokens(300);
+  await chat.setTemperature(0);
   await chat.send("Count from 1 to 300, separated by commas.");
   await expect
     .poll(async () => ((await chat.lastReplyText().textContent()) ?? "").length, { timeout: 60_000 })
