@@ -6,6 +6,7 @@ import * as React from "react";
 import { UNTITLED } from "@/components/sidebar";
 import { useChat } from "@/hooks/use-chat";
 import { useChatSettings } from "@/hooks/use-chat-settings";
+import { useSummaryTitle } from "@/hooks/use-summary-title";
 import type { useConversations } from "@/hooks/use-conversations";
 import { api, ApiError } from "@/lib/api";
 import type { ModelOut } from "@/lib/api-client";
@@ -56,6 +57,13 @@ export function useActiveChat({ conversations, models }: Options) {
   const { refresh: refreshList, update: updateListItem } = conversations;
   const chatSettings = useChatSettings(models);
   const { show: showSettings, startNew: startNewSettings, stored: settingsStored } = chatSettings;
+  // The first message cut short, per conversation, until its summary title is read back.
+  const firstTitles = React.useRef(new Map<string, string>());
+  const setOpenTitle = React.useRef<(title: string) => void>(() => {});
+  const watchSummary = useSummaryTitle((id, title) => {
+    updateListItem(id, { title });
+    if (id === activeId.current) setOpenTitle.current(title);
+  });
   const chat = useChat({
     onStart: (id) => {
       if (id !== activeId.current) return;
@@ -67,11 +75,22 @@ export function useActiveChat({ conversations, models }: Options) {
       refreshList();
     },
     onEvent: (id, event) => {
-      if (event.type === "title") updateListItem(id, { title: event.title });
+      if (event.type === "title") {
+        updateListItem(id, { title: event.title });
+        firstTitles.current.set(id, event.title);
+      }
     },
-    onSettled: () => refreshList(),
+    onSettled: (id) => {
+      refreshList();
+      const fallback = firstTitles.current.get(id);
+      firstTitles.current.delete(id);
+      if (fallback) watchSummary(id, fallback);
+    },
   });
   const { state, run, stop, load, reset, setTitle, clearError } = chat;
+  React.useEffect(() => {
+    setOpenTitle.current = setTitle;
+  }, [setTitle]);
 
   const startNewChat = React.useCallback(() => {
     const id = newConversationId();

@@ -5,7 +5,8 @@ queue, an engine that is restarting) and answers it with an HTTP status (ApiErro
 returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py;
 after the first token (or a long prompt's first progress), failures go in-band as one `error`
 event. After a conversation's first exchange, its summary title is written in the background
-(app/services/summary_titles.py). The API layer encodes the
+(app/services/summary_titles.py) and stored; it is not sent in the stream, which ends with
+`end`. The API layer encodes the
 events (NDJSON, app/api/routes/chat.py), so that another API can reuse this service.
 
 Blocking work (database) runs in threads; every model, local ones included, is reached over
@@ -17,7 +18,6 @@ once, and no reply runs longer than `max_generation_s` (it ends as `length`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -260,7 +260,6 @@ class Reply:
     engine_lifetime: int = 0
     chat_model: BaseChatModel | None = None
     titles: SummaryTitles | None = None  # None: no summary titles
-    summary: asyncio.Task[str | None] | None = None  # the summary title being written
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
@@ -302,10 +301,9 @@ class Reply:
             title, numbers = await self.finish(state, "complete")
             if title:
                 yield TitleEvent(title=title)
+            # `end` is the stream's last event (clients may close on it): the summary title is
+            # only stored, in the background; the web app reads it back from the conversation.
             yield self._end_event(state, numbers)
-            # The summary title, if it comes soon; it is stored anyway, even if the client has gone.
-            if self.summary and self.titles and (summary := await self.titles.wait(self.summary)):
-                yield TitleEvent(title=summary)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.places.aclose()
@@ -369,9 +367,7 @@ class Reply:
         title = await anyio.to_thread.run_sync(store)
         if title and status != "error" and self.titles is not None and self.chat_model is not None:
             question = next((m.text for m in self.messages if isinstance(m, HumanMessage)), "")
-            self.summary = self.titles.start(
-                self.conversation_id, title, self.model, self.chat_model, question, record.content
-            )
+            self.titles.start(self.conversation_id, title, self.model, self.chat_model, question, record.content)
         return title, numbers
 
     def _end_event(self, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:

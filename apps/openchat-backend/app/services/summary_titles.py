@@ -1,6 +1,6 @@
 """Summary titles: after a conversation's first exchange, its model names it in the background.
 
-The reply is never delayed: its `end` event goes out first, and the first message cut short
+The reply is never delayed: its `end` event closes the stream, and the first message cut short
 (`make_title`) is stored as the title meanwhile, and kept when no summary comes (failure, a
 timeout, an empty or unusable answer, or a busy engine). The summary runs on the reply's own
 model, only in a free slot of its engine, and gives the slot up when a user's request needs
@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 # A summary is about 24 tokens after a short prompt: seconds, or a minute on a crowded CPU.
 # It holds no one up meanwhile (a user takes its slot over); this bounds a stuck one.
 SUMMARY_TIMEOUT_S = 120.0
-# How long the reply's stream stays open after `end` to send the summary.
-SUMMARY_WAIT_S = 15.0
 
 
 class SummaryTitles:
@@ -35,7 +33,6 @@ class SummaryTitles:
         self.registry = registry
         self.sessions = sessions
         self.tasks = tasks
-        self.wait_s = SUMMARY_WAIT_S
 
     def start(
         self,
@@ -49,11 +46,6 @@ class SummaryTitles:
         """Write the summary title of a conversation whose title is now `fallback`; the task's
         result is the stored summary, or None when the fallback stays."""
         return self.tasks.start(self._write(conversation_id, fallback, model, chat_model, question, answer))
-
-    async def wait(self, task: "asyncio.Task[str | None]") -> str | None:
-        """The task's summary if it is stored within `wait_s`; the task goes on either way."""
-        done, _pending = await asyncio.wait({task}, timeout=self.wait_s)
-        return task.result() if done else None
 
     async def _write(
         self,

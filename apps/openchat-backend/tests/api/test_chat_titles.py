@@ -1,5 +1,6 @@
 """Summary titles: written by the model after a conversation's first exchange, in the
-background, after the reply's `end` (scripted model; its summary is `ScriptedChatModel.title`)."""
+background, after the reply's `end`, which stays the stream's last event (scripted model; its
+summary is `ScriptedChatModel.title`)."""
 
 import json
 from collections.abc import Callable
@@ -65,15 +66,19 @@ def test_the_setting_is_on_by_default() -> None:
     assert Settings(_env_file=None).generate_titles  # type: ignore[call-arg]
 
 
-async def test_the_summary_title_follows_end_and_is_stored(make_app: Any) -> None:
-    app, registry = make_app()
+async def test_the_summary_title_is_stored_after_the_stream_ends(make_app: Any) -> None:
+    gate = anyio.Event()
+    app, registry = make_app(title_gate=gate)
     async with LifespanManager(app) as manager, client_of(manager) as client:
         response = await client.post("/api/v1/chat", json=first_message())
         lines = events(response.text)
         kinds = [e["type"] for e in lines]
-        # The first message cut short comes just before `end`, as before; the summary after it.
-        assert kinds == ["start", "token", "token", "token", "token", "title", "end", "title"]
-        assert lines[5]["title"] == FALLBACK and lines[-1]["title"] == SUMMARY
+        # The first message cut short comes just before `end`, as before; `end` is the last event.
+        assert kinds == ["start", "token", "token", "token", "token", "title", "end"]
+        assert lines[5]["title"] == FALLBACK
+        assert await stored_title(client) == FALLBACK  # while the model writes the summary
+        gate.set()
+        await background_done(app)
         assert await stored_title(client) == SUMMARY
         # Asked of the reply's own model, about the first exchange.
         model = registry.last_model
@@ -114,25 +119,10 @@ async def test_an_empty_or_unusable_summary_keeps_the_fallback(make_app: Any, an
         assert await stored_title(client) == FALLBACK
 
 
-async def test_a_summary_later_than_the_wait_is_stored_after_the_stream_closed(make_app: Any) -> None:
-    gate = anyio.Event()
-    app, _registry = make_app(title_gate=gate)
-    async with LifespanManager(app) as manager, client_of(manager) as client:
-        assert service(app).titles is not None
-        service(app).titles.wait_s = 0.1  # type: ignore[union-attr]
-        lines = events((await client.post("/api/v1/chat", json=first_message())).text)
-        assert [e["type"] for e in lines][-2:] == ["title", "end"]
-        assert await stored_title(client) == FALLBACK  # meanwhile
-        gate.set()
-        await background_done(app)
-        assert await stored_title(client) == SUMMARY
-
-
 async def test_a_rename_before_the_summary_wins(make_app: Any) -> None:
     gate = anyio.Event()
     app, _registry = make_app(title_gate=gate)
     async with LifespanManager(app) as manager, client_of(manager) as client:
-        service(app).titles.wait_s = 0.1  # type: ignore[union-attr]
         await client.post("/api/v1/chat", json=first_message())
         renamed = await client.patch("/api/v1/conversations/conv-1", json={"title": "Mine"})
         assert renamed.status_code == 200
@@ -188,7 +178,6 @@ async def test_the_summary_is_stored_when_the_client_left_after_end(make_app: An
 async def test_app_shutdown_cancels_a_summary_being_written(make_app: Any) -> None:
     app, registry = make_app(title_gate=anyio.Event())  # never set: the model never answers
     async with LifespanManager(app) as manager, client_of(manager) as client:
-        service(app).titles.wait_s = 0.1  # type: ignore[union-attr]
         await client.post("/api/v1/chat", json=first_message())
         assert service(app).background.running == 1
     assert service(app).background.running == 0  # cancelled, since the model never answered

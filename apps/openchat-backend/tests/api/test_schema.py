@@ -50,7 +50,7 @@ async def test_the_chat_stream_is_documented_as_ndjson_stream_events(make_settin
 async def test_every_streamed_line_is_a_stream_event_exactly(
     make_settings: Any, make_client: Any, script: dict[str, Any], data: dict[str, Any]
 ) -> None:
-    settings = make_settings(generate_titles=True)  # a summary title after `end` too
+    settings = make_settings(generate_titles=True)  # a title event before `end`
     client = await make_client(settings, FakeRegistry(settings, **script))
     messages = [{"role": "user", "content": f"question {n} " + "word " * 10} for n in range(24)]
     response = await client.post("/api/v1/chat", json={"id": "s", "messages": messages, "data": data})

@@ -1,6 +1,7 @@
 """The real 0.5B model through a real server: a summary title after the first exchange, and
 the prompt progress of a long prompt before its first token."""
 
+import time
 from typing import Any
 
 import httpx
@@ -16,11 +17,16 @@ def test_the_first_exchange_gets_a_summary_title_after_end(live_server: Any) -> 
     with httpx.Client(base_url=url, timeout=180) as client:
         found, _ = read_stream(client, chat_body("titled", QUESTION, temperature=0, max_tokens=64))
         kinds = [e["type"] for e in found]
-        assert kinds[-3:] == ["title", "end", "title"], kinds
-        fallback, summary = found[-3]["title"], found[-1]["title"]
+        assert kinds[-2:] == ["title", "end"], kinds  # `end` stays the last event
+        fallback = found[-2]["title"]
         assert fallback == make_title(QUESTION)
+        # The summary is written after the stream has ended, and stored.
+        summary = fallback
+        deadline = time.monotonic() + 120
+        while summary == fallback and time.monotonic() < deadline:
+            time.sleep(0.5)
+            summary = client.get("/api/v1/conversations/titled").json()["title"]
         assert summary != fallback and 0 < len(summary) <= TITLE_MAX_CHARS and "\n" not in summary
-        assert client.get("/api/v1/conversations/titled").json()["title"] == summary
 
 
 def test_a_users_request_takes_the_slot_of_a_summary_title(live_server: Any) -> None:
@@ -37,9 +43,7 @@ def test_a_users_request_takes_the_slot_of_a_summary_title(live_server: Any) -> 
                     break  # the summary title is being written now, in the only slot
             follow = client.post("/api/v1/chat", json=chat_body("second", "Say OK.", max_tokens=4))
             assert follow.status_code == 200, follow.text
-            rest = [line for line in lines if line]
-        # The summary gave its slot up: none came, and the first message cut short stays the title.
-        assert not any('"type":"title"' in line for line in rest)
+        # The summary gave its slot up: the first message cut short stays the title.
         assert client.get("/api/v1/conversations/first").json()["title"] == make_title(question)
 
 

@@ -45,8 +45,10 @@ test("the sidebar shows a summary title, not the first message cut short, and it
   await expect(item).toBeVisible();
   // The title first stored (and the only one before summaries): the first message cut short.
   expect(bodies).toHaveLength(1);
-  const titles = (await streamLines(bodies[0]!)).filter((e) => e.type === "title");
-  expect(titles[0]?.title).toBe(FIRST_MESSAGE_CUT_SHORT);
+  const streamed = await streamLines(bodies[0]!);
+  const titles = streamed.filter((e) => e.type === "title");
+  expect(titles.map((t) => t.title)).toEqual([FIRST_MESSAGE_CUT_SHORT]);
+  expect(streamed.at(-1)?.type).toBe("end"); // the summary is not in the stream: `end` stays last
 
   // The model writes the title in the background after the reply; wait until it is stored.
   let summary = "";
@@ -63,6 +65,10 @@ test("the sidebar shows a summary title, not the first message cut short, and it
   expect(summary.length).toBeGreaterThan(0);
   expect(summary).not.toBe(QUESTION);
 
+  // The open page picks the summary up by itself, in the sidebar and the header...
+  await expect(item.getByTestId("conversation-link")).toHaveText(summary, { timeout: 60_000 });
+  await expect(page.getByTestId("chat-title")).toHaveText(summary);
+  // ...and it is what a reload shows.
   await page.reload();
   await expect(item).toBeVisible();
   await expect(item.getByTestId("conversation-link")).toHaveText(summary);
