@@ -74,6 +74,9 @@ test("a new chat starts with the last chosen model and its defaults, and a syste
   await page.getByTestId("system-prompt").fill(prompt);
   // A visible chip says a system prompt is on.
   await expect(page.getByRole("button", { name: /system prompt/i })).toBeVisible();
+  // The model's defaults are known once GET /models has answered (before that, unset options
+  // are left to the server, which applies the same defaults).
+  await expect(page.getByTestId("max-tokens")).toHaveValue(String(TEST_MAX_TOKENS));
   const started = chatRequest(page);
   await chat.send("Who are you?");
   const body = (await started).postDataJSON() as ChatBody;
