@@ -470,9 +470,13 @@ downTest("explains when the server is unreachable and recovers on Try again", as
   await expect(page.getByTestId("server-unavailable")).toBeVisible();
   await expect(page.getByTestId("server-unavailable")).toContainText("can't be reached");
 
-  // Start the backend for real, then try again.
+  // Start the backend for real, then try again. The page also re-checks by itself every few
+  // seconds, so it may have recovered (and Try again gone) before the click.
   await downBackend.start();
-  await page.getByRole("button", { name: "Try again" }).click();
+  await page
+    .getByRole("button", { name: "Try again" })
+    .click({ timeout: 5_000 })
+    .catch(() => expect(page.getByTestId("server-unavailable")).toHaveCount(0));
   await expect(chat.composer).toBeVisible();
   await expect(page.getByTestId("server-unavailable")).toHaveCount(0);
   await expect(page.getByTestId("conversation-empty")).toBeVisible();
