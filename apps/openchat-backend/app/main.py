@@ -34,7 +34,9 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(
+        settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s
+    )
     sessions = make_session_factory(engine)
     owns_registry = registry is None  # a registry passed in (tests) is closed by whoever made it
     registry = registry or ModelRegistry(settings)

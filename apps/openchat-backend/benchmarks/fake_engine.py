@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,8 +42,9 @@ def chunk(index: int, delta: dict[str, object], finish: str | None = None) -> di
     }
 
 
-def make_app(tokens: int = 200, delay_s: float = 0.0) -> Starlette:
-    """The engine's ASGI app: `tokens` chunks per reply, `delay_s` between them (0: all at once)."""
+def make_app(tokens: int = 200, delay_s: float = 0.0, midway: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+    """The engine's ASGI app: `tokens` chunks per reply, `delay_s` between them (0: all at once).
+    Tests may pass `midway`, awaited by every stream after half of its tokens."""
     usage = {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}
     head = sse(chunk(0, {"role": "assistant", "content": ""}))
     body = [sse(chunk(0, {"content": f" {WORD}{i}" if i else WORD})) for i in range(tokens)]
@@ -57,7 +58,9 @@ def make_app(tokens: int = 200, delay_s: float = 0.0) -> Starlette:
 
     async def stream() -> AsyncIterator[bytes]:
         yield head
-        for line in body:
+        for index, line in enumerate(body):
+            if midway is not None and index == tokens // 2:
+                await midway()
             if delay_s:
                 await asyncio.sleep(delay_s)
             yield line
@@ -73,16 +76,12 @@ def make_app(tokens: int = 200, delay_s: float = 0.0) -> Starlette:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": MODEL,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": usage,
             }
         )
 
-    return Starlette(
-        routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])]
-    )
+    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])])
 
 
 def main() -> None:

@@ -63,19 +63,23 @@ def unauthorized(detail: str) -> ApiError:
 
 def get_current_user(
     request: Request,
-    session: SessionDep,
+    sessions: SessionFactoryDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
+    # A session of its own, closed before the route runs: a dependency's session stays open
+    # (with its connection) until the response ends, which for a chat is the whole stream.
     if settings.auth_mode == "off":
-        return crud.get_or_create_local_user(session)
+        with sessions() as session:
+            return crud.get_or_create_local_user(session)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("Authentication required: send 'Authorization: Bearer <access token>'.")
     try:
         user_id = decode_access_token(request.app.state.secret_key, credentials.credentials)
     except TokenError as error:
         raise unauthorized(str(error)) from error
-    user = crud.get_user(session, user_id)
+    with sessions() as session:
+        user = crud.get_user(session, user_id)
     if user is None:
         raise unauthorized("The account for this token no longer exists.")
     return user

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(BACKEND_DIR / "data", validation_alias=_env("OPENCHAT_DATA_DIR"))
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+    # Connections kept open, and how many more may open under load. Requests hold one only for
+    # their reads and writes, never while a reply streams: a handful serves many streams.
+    db_pool_size: int = Field(5, ge=1, validation_alias=_env("OPENCHAT_DB_POOL_SIZE"))
+    db_max_overflow: int = Field(10, ge=0, validation_alias=_env("OPENCHAT_DB_MAX_OVERFLOW"))
+    # How long a request waits for a free connection before it fails (503).
+    db_pool_timeout_s: float = Field(30, gt=0, validation_alias=_env("OPENCHAT_DB_POOL_TIMEOUT_S"))
 
     auth_mode: Literal["required", "off"] = Field("required", validation_alias=_env("OPENCHAT_AUTH"))
     secret_key: str | None = Field(None, validation_alias=_env("OPENCHAT_SECRET_KEY"))

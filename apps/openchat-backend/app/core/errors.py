@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -82,3 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), detail, exc.headers)
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_busy(_request: Request, _exc: PoolTimeoutError) -> JSONResponse:
+        # Every database connection stayed in use for OPENCHAT_DB_POOL_TIMEOUT_S: overload, not a bug.
+        return error_response(
+            503,
+            "database_busy",
+            "The server is too busy to reach its database right now; retry in a few seconds. "
+            "(Operators: raise OPENCHAT_DB_POOL_SIZE / OPENCHAT_DB_MAX_OVERFLOW.)",
+            {"Retry-After": "5"},
+        )
