@@ -19,6 +19,10 @@ from app.services.titles import make_title
 LOCAL_USER_EMAIL = "local@openchat.invalid"
 
 
+class UnknownUserError(Exception):
+    """The account a request acts for no longer exists."""
+
+
 class NotFoundError(Exception):
     pass
 
@@ -146,13 +150,16 @@ def sync_conversation(
     """Store what the client sent: keep the common prefix, replace the rest.
 
     Returns the conversation and the position for the reply. Raises NotFoundError when
-    the id belongs to someone else (it is neither read nor overwritten).
+    the id belongs to someone else (it is neither read nor overwritten), UnknownUserError when
+    the user's account is gone (its access token outlived it).
     """
     conversation = session.get(Conversation, conversation_id)
     if conversation is not None and conversation.user_id != user_id:
         raise NotFoundError(conversation_id)
     now = utcnow()
     if conversation is None:
+        if session.get(User, user_id) is None:
+            raise UnknownUserError(user_id)
         conversation = Conversation(id=conversation_id, user_id=user_id, settings=settings, created_at=now)
         session.add(conversation)
         stored: list[Message] = []

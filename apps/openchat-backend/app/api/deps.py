@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
 from app.core.config import Settings
-from app.core.errors import ApiError
+from app.core.errors import ACCOUNT_GONE, ApiError
 from app.core.rate_limit import RateLimits
 from app.core.security import TokenError, decode_access_token
 from app.llm.registry import ModelRegistry
@@ -61,27 +61,34 @@ def unauthorized(detail: str) -> ApiError:
     return ApiError(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_current_user(
+async def get_current_user_id(
     request: Request,
-    sessions: SessionFactoryDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> User:
-    # A session of its own, closed before the route runs: a dependency's session stays open
-    # (with its connection) until the response ends, which for a chat is the whole stream.
+) -> str:
+    """Whom the request acts for, from its access token alone: no database, no thread. The chat
+    route needs no more (the account's existence is checked where its messages are stored)."""
     if settings.auth_mode == "off":
-        with sessions() as session:
-            return crud.get_or_create_local_user(session)
+        local_user_id: str = request.app.state.local_user_id  # created at start-up
+        return local_user_id
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("Authentication required: send 'Authorization: Bearer <access token>'.")
     try:
-        user_id = decode_access_token(request.app.state.secret_key, credentials.credentials)
+        return decode_access_token(request.app.state.secret_key, credentials.credentials)
     except TokenError as error:
         raise unauthorized(str(error)) from error
+
+
+CurrentUserId = Annotated[str, Depends(get_current_user_id)]
+
+
+def get_current_user(user_id: CurrentUserId, sessions: SessionFactoryDep) -> User:
+    # A session of its own, closed before the route runs: a dependency's session stays open
+    # (with its connection) until the response ends, which for a chat is the whole stream.
     with sessions() as session:
         user = crud.get_user(session, user_id)
     if user is None:
-        raise unauthorized("The account for this token no longer exists.")
+        raise unauthorized(ACCOUNT_GONE)
     return user
 
 

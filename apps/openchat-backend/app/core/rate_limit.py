@@ -17,6 +17,8 @@ from app.core.errors import ApiError
 class RateLimits:
     def __init__(self, settings: Settings) -> None:
         storage = storage_from_string(settings.redis_url or "memory://")
+        # Checking a limit in memory takes microseconds; in Redis it is a network call (run it in a thread).
+        self.blocking = settings.redis_url is not None
         self._limiter = MovingWindowRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {
             "login": parse(settings.rate_limit_login),

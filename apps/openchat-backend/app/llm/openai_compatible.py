@@ -1,16 +1,112 @@
-"""LangChain's ChatOpenAI, keeping the prompt progress that llama.cpp's server streams."""
+"""LangChain's ChatOpenAI for OpenAI-compatible servers, with less work per streamed token.
 
-from typing import Any
+Profiled under load (py-spy, docs/benchmarks.md), most of the backend's time per token went to
+the openai SDK building a typed chunk object from each SSE line, which ChatOpenAI then dumps
+back to a dict, and to a task that ChatOpenAI starts per chunk to time it out. This keeps
+ChatOpenAI (its request payload, its dict-to-message conversion, its errors) and changes only that:
+- chunks reach ChatOpenAI as the dicts it wants, parsed once with json.loads;
+- a stalled server is caught by the HTTP read timeout (per socket read), not by a task per chunk.
+"""
 
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Self
+
+import httpx2  # the openai SDK's HTTP client
+import openai
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
+from openai._constants import RAW_RESPONSE_HEADER
+from openai._streaming import SSEDecoder
+from pydantic import Field, model_validator
+
+# The longest a server may stay silent (or take to connect) before the reply fails; ChatOpenAI's
+# own per-chunk limit is the same 120 s.
+SILENCE_TIMEOUT_S = 120.0
+
+
+# Keys of ChatOpenAI's payload that the openai SDK takes as request options, not as the JSON body.
+PASSED_AS_OPTIONS = {"extra_body", "extra_headers", "extra_query", "timeout"}
+
+
+class DictChunkStream:
+    """A chat completion's SSE stream as plain dicts; an async context manager, as the openai
+    SDK's stream is, which closes the response."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._response.aclose()
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        done = False
+        async for event in SSEDecoder().aiter_bytes(self._response.aiter_bytes()):
+            # Read on to the body's end after [DONE]: a connection is reused only when it was read whole.
+            done = done or event.data.startswith("[DONE]")
+            if done or not event.data:
+                continue
+            chunk = json.loads(event.data)
+            if isinstance(chunk, dict) and chunk.get("error"):
+                error = chunk["error"]
+                message = error.get("message") if isinstance(error, dict) else None
+                raise openai.APIError(
+                    message=str(message or "the server reported an error while streaming"),
+                    request=self._response.request,
+                    body=error,
+                )
+            yield chunk
+
+
+class DictChunkCompletions:
+    """The openai SDK's `chat.completions`, whose streams yield dicts (DictChunkStream)."""
+
+    def __init__(self, completions: Any) -> None:
+        self._completions = completions
+
+    async def create(self, **payload: Any) -> Any:
+        if not payload.get("stream"):
+            return await self._completions.create(**payload)
+        # create() first rewrites the payload by its type annotations (about a millisecond per
+        # request); LangChain's payload is plain JSON already, so it is posted as it is, through
+        # the same client (base URL, key, retries, errors: an error status raises as create's would).
+        body = {key: value for key, value in payload.items() if key not in PASSED_AS_OPTIONS}
+        body.update(payload.get("extra_body") or {})
+        options: dict[str, Any] = {"headers": {RAW_RESPONSE_HEADER: "stream", **(payload.get("extra_headers") or {})}}
+        if payload.get("extra_query"):
+            options["params"] = payload["extra_query"]
+        if payload.get("timeout") is not None:
+            options["timeout"] = payload["timeout"]
+        response = await self._completions._client.post(
+            "/chat/completions", body=body, cast_to=httpx2.Response, options=options
+        )
+        return DictChunkStream(response)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._completions, name)
 
 
 class ProgressChatOpenAI(ChatOpenAI):
-    """ChatOpenAI for OpenAI-compatible servers. llama.cpp's llama-server, asked with
-    `"return_progress": true`, streams how much of the prompt it has read as `prompt_progress`
-    ({total, cache, processed, time_ms}) in chunks before the first token; ChatOpenAI drops
-    keys it does not know, so this copies that one into the chunk's response_metadata."""
+    """ChatOpenAI for OpenAI-compatible servers, streaming dict chunks (see the module's
+    docstring). It also keeps the prompt progress of llama.cpp's llama-server: asked with
+    `"return_progress": true`, it streams how much of the prompt it has read as
+    `prompt_progress` ({total, cache, processed, time_ms}) in chunks before the first token;
+    ChatOpenAI drops keys it does not know, so this copies that one into the chunk's
+    response_metadata."""
+
+    stream_chunk_timeout: float | None = Field(default=None, exclude=True)
+    # A number, not an httpx.Timeout: LangChain shares one HTTP client per (URL, timeout) only
+    # for hashable timeouts, and a new client per request cost ~50 ms.
+    request_timeout: Any = Field(default=SILENCE_TIMEOUT_S, alias="timeout")
+
+    @model_validator(mode="after")
+    def _stream_dict_chunks(self) -> Self:
+        if self.async_client is not None and not isinstance(self.async_client, DictChunkCompletions):
+            self.async_client = DictChunkCompletions(self.async_client)
+        return self
 
     def _convert_chunk_to_generation_chunk(
         self, chunk: dict[str, Any], default_chunk_class: type, base_generation_info: dict[str, Any] | None

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ Provider = Literal["local", "together", "openai-compatible"]
 TOGETHER_PREFIX = "together/"
 OPENAI_COMPATIBLE_PREFIX = "openai-compatible/"
 REMOTE_LIST_TTL_SECONDS = 60.0
+# Every chat looks its model up: the models folder is read again at most this often (a model
+# file dropped in shows up within it).
+LOCAL_LIST_TTL_SECONDS = 5.0
+# Chat models built for recent (model, options, endpoint): building ChatOpenAI (with its openai
+# clients) took about a millisecond per request; the models are stateless, so they are shared.
+CHAT_MODEL_CACHE_SIZE = 64
 DEFAULT_REMOTE_CONTEXT = 8192
 
 # Shown when Together's model list cannot be fetched: strong open chat models it serves.
@@ -115,11 +122,13 @@ class ModelRegistry:
         self.engines = engines or LocalEngines(engine_settings(settings))
         self._remote_cache: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._remote_lock = asyncio.Lock()
+        self._local_cache: tuple[float, list[ModelInfo]] | None = None
+        self._chat_models: OrderedDict[tuple[Any, ...], BaseChatModel] = OrderedDict()
 
     # -- listing ---------------------------------------------------------------------------
 
     async def list_models(self) -> list[ModelInfo]:
-        models = await anyio.to_thread.run_sync(self._local_models)
+        models = await self._recent_local_models()
         if self.settings.together_api_key:
             models += await self._remote_models("together")
         if self.settings.openai_compatible_base_url:
@@ -139,6 +148,12 @@ class ModelRegistry:
         models = await self.list_models()
         wanted = model_id or self.default_model_id(models)
         return next((m for m in models if m.id == wanted), None)
+
+    async def _recent_local_models(self) -> list[ModelInfo]:
+        now = time.monotonic()
+        if self._local_cache is None or now - self._local_cache[0] >= LOCAL_LIST_TTL_SECONDS:
+            self._local_cache = (now, await anyio.to_thread.run_sync(self._local_models))
+        return list(self._local_cache[1])
 
     def _local_models(self) -> list[ModelInfo]:
         folder = self.settings.models_dir
@@ -279,6 +294,21 @@ class ModelRegistry:
             engine.release_background(key)
 
     def chat_model(self, info: ModelInfo, options: ChatOptions) -> BaseChatModel:
+        """The LangChain chat model for `info` with `options` (shared by requests that ask the same)."""
+        engine = self.engine(info) if self.is_engine_backed(info) else None
+        # A restarted engine listens on another port with another key: a new model then.
+        key = (info.id, info.provider, options, engine.base_url if engine else None, engine.api_key if engine else None)
+        model = self._chat_models.get(key)
+        if model is None:
+            model = self._build_chat_model(info, options)
+            self._chat_models[key] = model
+            if len(self._chat_models) > CHAT_MODEL_CACHE_SIZE:
+                self._chat_models.popitem(last=False)
+        else:
+            self._chat_models.move_to_end(key)
+        return model
+
+    def _build_chat_model(self, info: ModelInfo, options: ChatOptions) -> BaseChatModel:
         if self.is_engine_backed(info):
             engine = self.engine(info)
             return self._openai_compatible(

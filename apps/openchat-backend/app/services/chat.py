@@ -25,9 +25,10 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
@@ -35,10 +36,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
 from app.core.config import Settings
-from app.core.errors import ApiError
+from app.core.errors import ACCOUNT_GONE, ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
 from app.llm.engine import PROMPT_BATCH_TOKENS, EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
+from app.llm.streaming import stream_reply
 from app.schemas import (
     TEMPERATURE,
     TOP_P,
@@ -68,6 +70,9 @@ FinishReason = Literal["stop", "length", "cancelled"]
 # failure until then is still an HTTP status. A longer one's response begins with its progress.
 LONG_PROMPT_TOKENS = PROMPT_BATCH_TOKENS
 PROGRESS_INTERVAL_S = 0.25  # the most often a progress event is sent
+# The longest a reply streams before it lets other requests run (when its tokens come faster
+# than it can send them, as from a fast remote engine, it would never wait otherwise).
+TURN_S = 0.002
 
 
 async def trim_history(
@@ -274,6 +279,7 @@ class Reply:
                 for chunk, arrived in self.early:
                     if event := state.event(chunk, arrived):
                         yield event
+                turn_began = time.monotonic()
                 async for chunk in self.stream:
                     now = time.monotonic()
                     if event := state.event(chunk, now):
@@ -281,6 +287,11 @@ class Reply:
                     if now > self.deadline and state.usage is None:
                         state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
                         break
+                    if now - turn_began > TURN_S:
+                        # Tokens already received are read and sent without waiting: let the
+                        # other requests (a new one's first token) run before going on.
+                        await anyio.lowlevel.checkpoint()
+                        turn_began = time.monotonic()
                 outcome = "complete"
             except Exception as error:  # in-band: the stream has begun
                 outcome = "error"
@@ -478,6 +489,8 @@ class ChatService:
             position = await anyio.to_thread.run_sync(store_user_messages)
         except crud.NotFoundError as error:
             raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
+        except crud.UnknownUserError as error:
+            raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
 
         options = ChatOptions(
             temperature=data.temperature if data.temperature is not None else TEMPERATURE.default,
@@ -507,8 +520,7 @@ class ChatService:
             reply.engine = await places.enter_async_context(self.registry.reserve(reply.model))
             reply.engine_lifetime = reply.engine.lifetime if reply.engine else 0
             reply.chat_model = self.registry.chat_model(reply.model, reply.options)
-            # astream is an async generator; typed as an iterator upstream.
-            reply.stream = cast(AsyncGenerator[AIMessageChunk, None], reply.chat_model.astream(reply.messages))
+            reply.stream = stream_reply(reply.chat_model, reply.messages)
             places.push_async_callback(reply.stream.aclose)
             # Servers may open with empty role chunks; wait for text, the end, or a long prompt's progress.
             while not reply.early or not begins_response(reply.early[-1][0]):

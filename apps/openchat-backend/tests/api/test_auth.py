@@ -216,3 +216,27 @@ async def test_status_tells_a_new_install_from_one_with_accounts(client: httpx.A
     assert (await client.get("/api/v1/auth/status")).json() == {"mode": "required", "has_users": False}
     await signup(client)
     assert (await client.get("/api/v1/auth/status")).json() == {"mode": "required", "has_users": True}
+
+
+async def test_a_token_that_outlived_its_account_is_refused_by_chat_and_me(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    import sqlalchemy
+
+    headers = await signup(client, "gone@example.com")
+    engine = sqlalchemy.create_engine(settings.sqlalchemy_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DELETE FROM users WHERE email = 'gone@example.com'"))
+
+    chat = await client.post(
+        "/api/v1/chat", json={"id": "after-delete", "messages": [{"role": "user", "content": "Hi"}]}, headers=headers
+    )
+    me = await client.get("/api/v1/auth/me", headers=headers)
+
+    for response in (chat, me):
+        assert response.status_code == 401
+        assert response.json()["detail"] == "The account for this token no longer exists."
+    with engine.connect() as connection:
+        stored = connection.execute(sqlalchemy.text("SELECT count(*) FROM conversations")).scalar_one()
+    engine.dispose()
+    assert stored == 0
