@@ -311,8 +311,8 @@ def print_level(level: Level) -> None:
         f"   c={level.concurrency:<3} {level.peer:<24} {level.tokens_per_s:9,.0f} tok/s  "
         f"TTFT p50 {level.ttft_ms[0]:7.1f} p99 {level.ttft_ms[1]:7.1f} ms  "
         f"gap p50 {level.gap_ms[0]:6.2f} p99 {level.gap_ms[1]:6.2f} ms  "
-        f"CPU {level.cpu_percent:4.0f}% (client {level.client_cpu_percent:3.0f}%)  RSS {level.rss_mib:5.0f} MiB  failed {level.failed}/{level.requests}"
-        + (f"  {level.errors}" if level.errors else "")
+        f"CPU {level.cpu_percent:4.0f}% (client {level.client_cpu_percent:3.0f}%)  RSS {level.rss_mib:5.0f} MiB  "
+        f"failed {level.failed}/{level.requests}" + (f"  {level.errors}" if level.errors else "")
     )
 
 

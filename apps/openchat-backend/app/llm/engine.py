@@ -308,7 +308,8 @@ class EngineProcess:
 
     async def _count(self, messages: list[dict[str, str]]) -> int:
         headers = {"Authorization": f"Bearer {self.api_key}"}
-        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=60) as client:
+        # verify=False: plain HTTP on loopback; building the default TLS context took ~30 ms per client.
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=60, verify=False) as client:
             templated = await client.post("/apply-template", json={"messages": messages})
             templated.raise_for_status()
             tokens = await client.post("/tokenize", json={"content": templated.json()["prompt"], "add_special": True})
@@ -366,7 +367,8 @@ class EngineProcess:
             return ""
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=10)
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10, verify=False)  # loopback HTTP
 
     def _wait_until_serving(self, process: subprocess.Popen[bytes]) -> str | None:
         """None once the server answers and has generated a token; otherwise why it did not."""

@@ -42,6 +42,10 @@ LOCAL_LIST_TTL_SECONDS = 5.0
 # Chat models built for recent (model, options, endpoint): building ChatOpenAI (with its openai
 # clients) took about a millisecond per request; the models are stateless, so they are shared.
 CHAT_MODEL_CACHE_SIZE = 64
+# Generous bounds on what a chat template adds (Qwen2.5's adds 5 tokens per message and 20 for its
+# default system prompt): see prompt_tokens_bound.
+TEMPLATE_TOKENS_PER_MESSAGE = 16
+TEMPLATE_TOKENS_AT_MOST = 512
 DEFAULT_REMOTE_CONTEXT = 8192
 
 # Shown when Together's model list cannot be fetched: strong open chat models it serves.
@@ -365,6 +369,16 @@ class ModelRegistry:
             stream_usage=True,
             max_retries=max_retries,
         )
+
+    def prompt_tokens_bound(self, info: ModelInfo, messages: list[BaseMessage]) -> int | None:
+        """For a local model, a number of tokens its prompt surely does not exceed, found without
+        asking its engine (None for other models, whose count_tokens is as cheap). A token of the
+        models' tokenizers stands for at least one byte of text; the chat template adds its own
+        tokens around each message and at the start (a default system prompt, say)."""
+        if not self.is_engine_backed(info):
+            return None
+        text_bytes = sum(len(m.text.encode()) for m in messages)
+        return text_bytes + TEMPLATE_TOKENS_PER_MESSAGE * len(messages) + TEMPLATE_TOKENS_AT_MOST
 
     async def count_tokens(self, info: ModelInfo, messages: list[BaseMessage]) -> int:
         """Tokens the prompt will take: exact for local models (the engine's template and

@@ -462,9 +462,14 @@ class ChatService:
                 counted[key] = await self.registry.count_tokens(model, batch)
             return counted[key]
 
+        bound = self.registry.prompt_tokens_bound(model, messages)
         try:
-            kept, omitted = await trim_history(messages, budget, count)
-            prompt_tokens = await count(kept)
+            if bound is not None and bound <= budget:
+                # It surely fits: no exact count (two HTTP calls to a local engine before the first token).
+                kept, omitted, prompt_tokens = messages, 0, bound
+            else:
+                kept, omitted = await trim_history(messages, budget, count)
+                prompt_tokens = await count(kept)
         except EngineUnavailableError as error:
             raise engine_unavailable(error) from error
         except ValueError as error:
@@ -512,8 +517,10 @@ class ChatService:
             titles=self.titles,
         )
 
-    async def _start(self, reply: Reply, user_id: str) -> None:
-        """Take the user's and the engine's places, start the model and wait for its first token."""
+    async def _start(self, reply: Reply, user_id: str, retry: bool = True) -> None:
+        """Take the user's and the engine's places, start the model and wait for its first token.
+        A local engine found dead before the first token is waited for and asked again, once (it
+        died a moment ago, before its supervisor noticed: the request goes to its restart)."""
         places = reply.places
         try:
             places.enter_context(self.user_generations.hold(user_id))
@@ -547,6 +554,10 @@ class ChatService:
         except Exception as error:
             await places.aclose()
             if await reply.lost_engine():
+                if retry and not reply.early:
+                    log.warning("The local engine for %s had stopped; asking its restart", reply.model.id)
+                    reply.places, reply.stream = AsyncExitStack(), None
+                    return await self._start(reply, user_id, retry=False)
                 log.error("The local engine for %s died before the first token", reply.model.id)
                 await reply.finish(ReplyState(), "error", error="engine_crashed")
                 raise ApiError(

@@ -84,3 +84,25 @@ async def test_the_model_summarises_the_first_exchange_in_a_short_title(registry
     assert engine is not None
     params = engine_slots(engine)[0]["params"]
     assert params["n_predict"] == SUMMARY_MAX_TOKENS and params["temperature"] == 0
+
+
+async def test_the_prompt_bound_used_to_skip_counting_is_never_below_the_engines_count(
+    registry: ModelRegistry,
+) -> None:
+    # A chat whose bound fits is sent without an exact count: the bound must hold for any text.
+    info = next(m for m in registry._local_models() if m.id == FAST_MODEL)
+    await registry.engine(info).ready()
+    texts = [
+        "Hi",
+        "",
+        "def f(x):\n    return {k: v for k, v in x.items() if v}\n" * 20,
+        "Grüße aus Köln, naïve café, 日本語のテキスト, Ελληνικά, עברית, 🙂🚀👩‍💻" * 10,
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z " * 40,
+        "\n\n\t  \u00a0\u200b" * 50,
+    ]
+    for prompt in (None, "You are terse."):
+        for text in texts:
+            messages = ([SystemMessage(prompt)] if prompt else []) + [HumanMessage(text), HumanMessage(text[::-1])]
+            exact = await registry.count_tokens(info, messages)
+            bound = registry.prompt_tokens_bound(info, messages)
+            assert bound is not None and bound >= exact, (text[:40], bound, exact)
