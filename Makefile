@@ -154,7 +154,14 @@ endif
 
 test: lint test-backend test-frontend ## Install what the tests need and run every test suite
 
-bench: $(VENV)/.dev-installed engine models ## Benchmarks (speed of both bundled models through the API)
+$(VENV)/.bench-installed: $(BACKEND)/requirements-bench.txt $(VENV)/.dev-installed
+	@echo ">> Installing benchmark tools (matplotlib)"
+	$(PIP) install --quiet -r $(BACKEND)/requirements-bench.txt
+	@touch $@
+
+# Also installs Open WebUI (the peer of section 6) in a venv of its own, outside the project:
+# ~/.cache/openchat/bench/open-webui-<version> (2.9 GB, about 2.5 minutes the first time).
+bench: $(VENV)/.bench-installed engine models ## Benchmarks: the local models through the API, and OpenChat's overhead beside Open WebUI's
 	cd $(BACKEND) && .venv/bin/python -m benchmarks.run
 
 clean: ## Remove build products (keeps the venv, models and database)

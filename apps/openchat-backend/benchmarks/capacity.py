@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks.backend import Backend, free_port
-from benchmarks.common import BACKEND_DIR, log, percentile, rss_mib
+from benchmarks.common import BACKEND_DIR, percentile, rss_mib
 
 TOKENS = 200
 LEVELS = (1, 4, 16, 64)
@@ -83,6 +83,8 @@ class Level:
     rss_mib: float  # after the level
     errors: list[str]
     client_cpu_percent: float = 0.0  # the benchmark client's own, to show it was not the bottleneck
+    ttfts: list[float] = field(default_factory=list, repr=False)  # ms, each request's
+    gaps: list[float] = field(default_factory=list, repr=False)  # ms, between chunks carrying text
 
 
 def text_of(line: str, framing: str) -> str:
@@ -204,6 +206,8 @@ async def run_level(peer: Peer, concurrency: int, requests: int) -> Level:
         rss_mib=rss_mib(peer.pid)["rss"],
         errors=errors[:3],
         client_cpu_percent=100 * client_cpu / wall,
+        ttfts=ttfts,
+        gaps=gaps,
     )
 
 
@@ -304,51 +308,3 @@ def openchat(engine_base: str) -> Iterator[tuple[Peer, Backend]]:
             Peer("OpenChat", "this checkout", backend.pid, f"{backend.url}/api/v1/chat", openchat_body, "ndjson"),
             backend,
         )
-
-
-def print_level(level: Level) -> None:
-    log(
-        f"   c={level.concurrency:<3} {level.peer:<24} {level.tokens_per_s:9,.0f} tok/s  "
-        f"TTFT p50 {level.ttft_ms[0]:7.1f} p99 {level.ttft_ms[1]:7.1f} ms  "
-        f"gap p50 {level.gap_ms[0]:6.2f} p99 {level.gap_ms[1]:6.2f} ms  "
-        f"CPU {level.cpu_percent:4.0f}% (client {level.client_cpu_percent:3.0f}%)  RSS {level.rss_mib:5.0f} MiB  "
-        f"failed {level.failed}/{level.requests}" + (f"  {level.errors}" if level.errors else "")
-    )
-
-
-def measure(peers: list[Peer], levels: tuple[int, ...], quick: bool) -> list[Level]:
-    """Each level once per peer, the peers taking turns; one warm-up level per peer first."""
-    results = []
-    for peer in peers:
-        asyncio.run(run_level(peer, 2, 10))
-    for concurrency in levels:
-        for peer in peers:
-            level = asyncio.run(run_level(peer, concurrency, requests_at(concurrency, quick)))
-            print_level(level)
-            results.append(level)
-    return results
-
-
-def main() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="capacity benchmark without Open WebUI (iteration aid)")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
-    args = parser.parse_args()
-    levels = tuple(int(x) for x in args.levels.split(","))
-    from benchmarks import open_webui
-
-    open_webui.install()
-    with fake_engine() as engine:
-        base = engine.url.rsplit("/chat/completions", 1)[0]
-        with (
-            floor(base) as bare,
-            openchat(base) as (ours, _backend),
-            open_webui.serve(open_webui.DEFAULT_VENV, base, free_port()) as theirs,
-        ):
-            measure([engine, bare, ours, theirs], levels, args.quick)  # type: ignore[list-item]
-
-
-if __name__ == "__main__":
-    main()

@@ -18,6 +18,7 @@ once, and no reply runs longer than `max_generation_s` (it ends as `length`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -258,6 +259,7 @@ class Reply:
     started: float
     deadline: float  # still generating then: it ends as `length`
     sessions: sessionmaker[Session]
+    user_messages_stored: asyncio.Future[None]  # stored while the model starts; read it once it has
     places: AsyncExitStack = field(default_factory=AsyncExitStack)
     stream: AsyncGenerator[AIMessageChunk, None] | None = None
     early: list[tuple[AIMessageChunk, float]] = field(default_factory=list)  # with the time each arrived
@@ -343,12 +345,25 @@ class Reply:
             await anyio.sleep(0.05)
         return False
 
+    async def user_messages_were_stored(self) -> None:
+        """Wait for the request's messages to be stored; ApiError when they could not be."""
+        try:
+            await self.user_messages_stored
+        except crud.NotFoundError as error:
+            raise ApiError(404, "not_found", f"Conversation '{self.conversation_id}' not found.") from error
+        except crud.UnknownUserError as error:
+            raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
+
     async def finish(
         self, state: ReplyState, status: ReplyStatus, error: str | None = None
     ) -> tuple[str | None, ReplyNumbers]:
         """Record metrics and store the reply; returns the new title (if any) and the reply's numbers.
         A new title is the first message cut short; its summary is then written in the background."""
         numbers = ReplyNumbers.of(self, state)
+        try:
+            await self.user_messages_were_stored()
+        except ApiError:  # someone else's conversation, or an account that is gone: nothing is stored
+            return None, numbers
         finish = finish_reason(status, state) if status != "error" else None
         CHAT_REPLIES.labels(self.model.id, finish or "error").inc()
         if state.first_token_at is not None:
@@ -415,7 +430,16 @@ class ChatService:
         status). `started` is when the request arrived (time.monotonic()), for the reply's
         timings and time limit."""
         reply = await self._prepare(request, user_id, started)
-        await self._start(reply, user_id)
+        try:
+            await self._start(reply, user_id)
+        except ApiError:
+            await reply.user_messages_were_stored()  # a 404 or 401 from storing wins over the model's error
+            raise
+        try:
+            await reply.user_messages_were_stored()
+        except ApiError:
+            await reply.places.aclose()  # stops the model
+            raise
         return reply
 
     async def _prepare(self, request: ChatRequest, user_id: str, started: float) -> Reply:
@@ -485,17 +509,12 @@ class ChatService:
         # Stored only once the request is known to fit: a refused request leaves nothing behind.
         incoming = [crud.IncomingMessage(role=m.role, content=m.content) for m in request.messages]
 
-        def store_user_messages() -> int:
+        def store_user_messages() -> None:
             with self.sessions() as session:
-                _conversation, position = crud.sync_conversation(session, user_id, request.id, incoming, settings)
-                return position
+                crud.sync_conversation(session, user_id, request.id, incoming, settings)
 
-        try:
-            position = await anyio.to_thread.run_sync(store_user_messages)
-        except crud.NotFoundError as error:
-            raise ApiError(404, "not_found", f"Conversation '{request.id}' not found.") from error
-        except crud.UnknownUserError as error:
-            raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
+        # Stored while the model starts (ChatService.reply): the first token need not wait for the database.
+        user_messages_stored = asyncio.ensure_future(anyio.to_thread.run_sync(store_user_messages))
 
         options = ChatOptions(
             temperature=data.temperature if data.temperature is not None else TEMPERATURE.default,
@@ -505,7 +524,8 @@ class ChatService:
         return Reply(
             conversation_id=request.id,
             message_id=uuid.uuid4().hex,
-            position=position,
+            position=len(incoming),
+            user_messages_stored=user_messages_stored,
             model=model,
             messages=kept,
             omitted=omitted,

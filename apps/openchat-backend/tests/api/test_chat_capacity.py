@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
 from benchmarks.fake_engine import MODEL, WORD, make_app
-from tests.conftest import free_port, signup
+from tests.conftest import free_port
 
 STREAMS = 64
 TOKENS = 40
@@ -25,38 +25,48 @@ EXPECTED_TEXT = "".join(f" {WORD}{i}" if i else WORD for i in range(TOKENS))
 
 
 class Midway:
-    """Holds every stream after half of its tokens until all STREAMS are there (or a time-out),
-    and notes how many database connections were checked out at that moment."""
+    """Holds every reply halfway (the engine waits after half of its tokens) until every client
+    has received a token (or a time-out), and notes how many database connections were checked
+    out at that moment, when all STREAMS were streaming at once."""
 
     def __init__(self) -> None:
-        self.arrived = 0
-        self.all_there = asyncio.Event()
+        self.first_tokens = 0
+        self.all_streaming = asyncio.Event()
         self.connections_in_use: int | None = None
         self.pool: Any = None
 
-    async def __call__(self) -> None:
-        self.arrived += 1
-        if self.arrived == STREAMS:
+    def got_first_token(self) -> None:
+        self.first_tokens += 1
+        if self.first_tokens == STREAMS:
             self.connections_in_use = self.pool.checkedout()
-            self.all_there.set()
-        # Some streams may never get here: the test says how many did.
+            self.all_streaming.set()
+
+    async def __call__(self) -> None:
+        # Some clients may never get a token: the test says how many did.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.all_there.wait(), timeout=30)
+            await asyncio.wait_for(self.all_streaming.wait(), timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """`app` served by uvicorn on loopback, in this event loop; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture
 async def engine_with_midway() -> AsyncIterator[tuple[str, Midway]]:
     midway = Midway()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(TOKENS, midway=midway), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/v1", midway
-    server.should_exit = True
-    await task
+    async with serving(make_app(TOKENS, midway=midway)) as url:
+        yield f"{url}/v1", midway
 
 
 async def test_64_concurrent_streams_all_complete_and_none_holds_a_database_connection(
@@ -74,32 +84,40 @@ async def test_64_concurrent_streams_all_complete_and_none_holds_a_database_conn
         # The default pool (5 + 10): before the fix the 16th stream waited for a connection.
         db_pool_timeout_s=5,
     )
-    app = create_app(settings)
+    app: FastAPI = create_app(settings)
     midway.pool = app.state.engine.pool
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test") as client,
-    ):
+    limits = httpx.Limits(max_connections=STREAMS + 4)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         await chat_at_once(client, midway)
 
 
 async def chat_at_once(client: httpx.AsyncClient, midway: Midway) -> None:
-    headers = await signup(client)
+    signed_up = await client.post(
+        "/api/v1/auth/signup", json={"email": "many@example.com", "password": "correct horse battery"}
+    )
+    headers = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
     ids = [f"capacity-{uuid.uuid4().hex}" for _ in range(STREAMS)]
 
-    async def chat(conversation_id: str) -> httpx.Response:
+    async def chat(conversation_id: str) -> tuple[int, list[dict[str, Any]], str]:
         message = {"role": "user", "content": f"Question {conversation_id}"}
         body = {"id": conversation_id, "messages": [message], "data": {"model": MODEL_ID}}
-        return await client.post("/api/v1/chat", json=body, headers=headers, timeout=120)
+        events: list[dict[str, Any]] = []
+        async with client.stream("POST", "/api/v1/chat", json=body, headers=headers) as response:
+            if response.status_code != 200:
+                return response.status_code, [], (await response.aread()).decode()[:200]
+            async for line in response.aiter_lines():
+                events.append(json.loads(line))
+                if events[-1]["type"] == "token" and sum(e["type"] == "token" for e in events) == 1:
+                    midway.got_first_token()
+        return 200, events, ""
 
-    responses = await asyncio.gather(*(chat(conversation_id) for conversation_id in ids))
+    results = await asyncio.gather(*(chat(conversation_id) for conversation_id in ids))
 
-    failed = [r.text[:200] for r in responses if r.status_code != 200]
+    failed = [text for status, _, text in results if status != 200]
     assert not failed, f"{len(failed)} of {STREAMS} failed, e.g. {failed[0]}"
-    assert midway.arrived == STREAMS, f"only {midway.arrived} of {STREAMS} streams were generating at once"
+    assert midway.first_tokens == STREAMS, f"only {midway.first_tokens} of {STREAMS} were streaming at once"
     assert midway.connections_in_use == 0, "database connections were held while every stream was mid-reply"
-    for response in responses:
-        events = [json.loads(line) for line in response.text.splitlines()]
+    for _, events, _ in results:
         assert events[-1]["type"] == "end" and events[-1]["finish_reason"] == "stop"
         assert "".join(e["content"] for e in events if e["type"] == "token") == EXPECTED_TEXT
     for conversation_id in ids:

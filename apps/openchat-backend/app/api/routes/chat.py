@@ -1,7 +1,7 @@
 """POST /api/v1/chat: stream a reply as NDJSON, one event per line (see app/services/chat.py)."""
 
+import asyncio
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
@@ -29,37 +29,64 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
 class EventStreamResponse(StreamingResponse):
-    """A StreamingResponse that sends, in one write, every line already produced when it is
-    its turn to write: one line per event still, but not one write (a system call) per line
-    when events come faster than they can be sent, as from a fast engine under load (profiled:
-    writing took a fifth of the server's time then). Events that come one by one are sent one by one."""
+    """A StreamingResponse that writes each line as soon as it is produced, except in a burst.
+    Lines produced without waiting (tokens already received, as from a fast engine under load)
+    are held and written together when the stream lets the event loop run, which a reply does
+    at least every TURN_S: one line per event still, but not one write (a system call) per line,
+    which took a fifth of the server's time in a burst (docs/benchmarks.md)."""
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        lines: deque[bytes] = deque()
-        produced = anyio.Event()
-        finished = False
+        loop = asyncio.get_running_loop()
+        held: list[bytes] = []
+        held_or_done = anyio.Event()
+        finished = writing = waited = False
+
+        def note_wait() -> None:  # runs only if the stream gave the event loop a turn
+            nonlocal waited
+            waited = True
+
+        async def write(body: bytes) -> None:
+            nonlocal writing
+            writing = True
+            try:
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            finally:
+                writing = False
 
         async def produce() -> None:
-            nonlocal produced, finished
+            nonlocal waited, finished
+            lines = aiter(self.body_iterator)
             try:
-                async for line in self.body_iterator:
-                    lines.append(line.encode() if isinstance(line, str) else bytes(line))
-                    produced.set()
+                while True:
+                    waited = False
+                    marker = loop.call_soon(note_wait)
+                    try:
+                        item = await anext(lines)
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        marker.cancel()
+                    line = item.encode() if isinstance(item, str) else bytes(item)
+                    if waited and not held and not writing:
+                        await write(line)  # it came by itself: write it now
+                    else:
+                        held.append(line)
+                        held_or_done.set()
             finally:
                 finished = True
-                produced.set()
+                held_or_done.set()
 
-        async with anyio.create_task_group() as producers:
-            producers.start_soon(produce)
-            while not finished or lines:
-                if not lines:
-                    await produced.wait()
-                    produced = anyio.Event()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(produce)
+            while not finished or held:
+                if not held:
+                    await held_or_done.wait()
+                    held_or_done = anyio.Event()
                     continue
-                batch = b"".join(lines)
-                lines.clear()
-                await send({"type": "http.response.body", "body": batch, "more_body": True})
+                body = b"".join(held)
+                held.clear()
+                await write(body)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

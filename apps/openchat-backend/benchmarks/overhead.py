@@ -1,0 +1,355 @@
+"""Section 6 of `make bench`: OpenChat's own overhead, side by side with its peers (issue 9).
+
+1. Capacity: the fake engine directly, the bare Starlette floor, OpenChat and Open WebUI, at
+   concurrency 1, 4, 16 and 64 (benchmarks/capacity.py); the peers take turns, level by level,
+   for `rounds` rounds in a rotating order.
+2. Memory: OpenChat's RSS after 1,000 and after 10,000 chats with the fake engine.
+3. The real local engine: TTFT and decode tokens/s through the API vs the engine directly, the
+   same prompt every run so that the engine reads it from its cache and TTFT is one decoding step
+   plus what each path adds (measured inside the default backend's run, see run.py).
+
+Writes its part of docs/benchmarks.md and PNG plots in docs/benchmarks/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import open_webui
+from benchmarks.backend import Backend, free_port
+from benchmarks.capacity import LEVELS, TOKENS, Level, Peer, fake_engine, floor, openchat, requests_at, run_level
+from benchmarks.common import fmt, log, percentile, rss_mib, verdict
+from benchmarks.measure import Stream, api_chat, engine_chat
+
+OURS, THEIRS, FLOOR, ENGINE = "OpenChat", open_webui.NAME, "floor (bare Starlette)", "engine directly"
+TARGET_FLOOR_RATIO = 3.0  # OpenChat's tokens/s within 3x of the floor's
+TARGET_RSS_GROWTH = 1.10  # RSS after 10,000 chats / after 1,000
+TARGET_ADDED_TTFT_MS = 10.0
+TARGET_TPS_RATIO = 0.99
+MEMORY_CHATS = (1_000, 10_000)
+MEMORY_CONCURRENCY = 16
+REAL_PROMPT = "Explain what a hash map is and show a short Python example."
+REAL_MAX_TOKENS = 128
+
+
+@dataclass
+class Pooled:
+    """One peer at one concurrency, over all rounds."""
+
+    peer: str
+    rounds: list[Level]
+
+    @property
+    def tokens_per_s(self) -> float:
+        return statistics.median(level.tokens_per_s for level in self.rounds)
+
+    def ttft(self, q: float) -> float:
+        return percentile([t for level in self.rounds for t in level.ttfts], q)
+
+    def gap(self, q: float) -> float:
+        return percentile([g for level in self.rounds for g in level.gaps], q)
+
+    @property
+    def failed(self) -> int:
+        return sum(level.failed for level in self.rounds)
+
+    @property
+    def requests(self) -> int:
+        return sum(level.requests for level in self.rounds)
+
+    @property
+    def cpu_percent(self) -> float:
+        return statistics.median(level.cpu_percent for level in self.rounds)
+
+    @property
+    def client_cpu_percent(self) -> float:
+        return statistics.median(level.client_cpu_percent for level in self.rounds)
+
+    @property
+    def rss_mib(self) -> float:
+        return self.rounds[-1].rss_mib
+
+    @property
+    def errors(self) -> list[str]:
+        return sorted({e for level in self.rounds for e in level.errors})[:3]
+
+
+@dataclass
+class RealEngine:
+    model_id: str
+    runs: int
+    api: list[Stream] = field(default_factory=list)
+    engine: list[Stream] = field(default_factory=list)
+
+    @staticmethod
+    def _median(streams: list[Stream], attr: str) -> float:
+        values = [getattr(s, attr) for s in streams if s.ok]
+        return statistics.median(values) if values else math.nan
+
+    def ttft(self, path: str) -> float:
+        return self._median(getattr(self, path), "ttft_ms")
+
+    def tps(self, path: str) -> float:
+        return self._median(getattr(self, path), "decode_tps")
+
+
+@dataclass
+class OverheadResults:
+    quick: bool
+    rounds: int
+    peers: list[tuple[str, str]] = field(default_factory=list)  # name, what it is
+    levels: dict[int, dict[str, Pooled]] = field(default_factory=dict)
+    memory: dict[int, float] = field(default_factory=dict)  # chats done -> backend RSS (MiB)
+    real: RealEngine | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def describe(peer: Peer) -> str:
+    if peer.name == THEIRS:
+        return f"Open WebUI {open_webui.VERSION} from PyPI, in its own venv, offline, WEBUI_AUTH=False, one worker"
+    if peer.name == OURS:
+        return "this checkout, `uvicorn app:app` (one worker), auth off, the openai-compatible provider"
+    return peer.version
+
+
+def capacity(results: OverheadResults, levels: tuple[int, ...]) -> None:
+    venv = open_webui.DEFAULT_VENV
+    log(f"== 6. capacity: installing {open_webui.NAME} {open_webui.VERSION} (once) in {venv}")
+    open_webui.install(venv)
+    with fake_engine() as engine:
+        base = engine.url.rsplit("/chat/completions", 1)[0]
+        with (
+            floor(base) as bare,
+            openchat(base) as (ours, backend),
+            open_webui.serve(venv, base, free_port()) as theirs,
+        ):
+            peers: list[Peer] = [engine, bare, ours, theirs]  # type: ignore[list-item]
+            results.peers = [(peer.name, describe(peer)) for peer in peers]
+            for peer in peers:
+                asyncio.run(run_level(peer, 2, 10))  # warm-up, not counted
+            for concurrency in levels:
+                pooled = {peer.name: Pooled(peer.name, []) for peer in peers}
+                for round_ in range(results.rounds):
+                    order = peers[round_ % len(peers) :] + peers[: round_ % len(peers)]
+                    for peer in order:
+                        level = asyncio.run(run_level(peer, concurrency, requests_at(concurrency, results.quick)))
+                        pooled[peer.name].rounds.append(level)
+                        log(
+                            f"   c={concurrency:<3} round {round_ + 1}/{results.rounds} {peer.name:<24} "
+                            f"{level.tokens_per_s:8,.0f} tok/s  TTFT p50 {level.ttft_ms[0]:7.1f} "
+                            f"p99 {level.ttft_ms[1]:7.1f} ms  failed {level.failed}"
+                        )
+                results.levels[concurrency] = pooled
+            memory(results, ours, backend)
+
+
+def memory(results: OverheadResults, ours: Peer, backend: Backend) -> None:
+    """RSS after 1,000 and after 10,000 chats (counting those of the capacity levels)."""
+    done = sum(p.requests for level in results.levels.values() for name, p in level.items() if name == OURS)
+    for target in MEMORY_CHATS if not results.quick else (200, 400):
+        if target > done:
+            log(f"   memory: {target - done} more chats, {MEMORY_CONCURRENCY} at a time")
+            level = asyncio.run(run_level(ours, MEMORY_CONCURRENCY, target - done))
+            if level.failed:
+                results.errors[f"memory, {target} chats"] = f"{level.failed} failed: {level.errors}"
+            done = target
+        results.memory[target] = rss_mib(backend.pid)["rss"]
+        log(f"   memory: RSS after {target:,} chats: {results.memory[target]:.0f} MiB")
+
+
+def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
+    """TTFT and decode speed through the API vs the engine directly, alternating run by run."""
+    log(f"== 6. overhead on the real engine, {model_id}: API vs engine directly, {runs} runs each")
+    result = RealEngine(model_id, runs)
+    messages = [{"role": "user", "content": REAL_PROMPT}]
+    engine = backend.engine(model_id)
+    for run in range(runs + 1):  # run 0 fills the engine's cache with the prompt on both paths
+        for path in ("api", "engine") if run % 2 else ("engine", "api"):
+            if path == "api":
+                stream = api_chat(backend.client, model_id, messages, REAL_MAX_TOKENS)
+            else:
+                stream = engine_chat(engine, messages, REAL_MAX_TOKENS)
+            if not stream.ok:
+                raise RuntimeError(f"{path} run {run} failed: {stream.status} {stream.error}")
+            if run:
+                getattr(result, path).append(stream)
+    log(
+        f"   API: TTFT {result.ttft('api'):.1f} ms, {result.tps('api'):.2f} tok/s; "
+        f"engine: TTFT {result.ttft('engine'):.1f} ms, {result.tps('engine'):.2f} tok/s"
+    )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def targets(results: OverheadResults) -> list[str]:
+    lines = ["| target | measured | met? |", "|---|---|---|"]
+    for concurrency, pooled in sorted(results.levels.items()):
+        ours, theirs, bare = pooled.get(OURS), pooled.get(THEIRS), pooled.get(FLOOR)
+        if ours is None or theirs is None or bare is None:
+            continue
+        lines.append(
+            f"| c={concurrency}: tokens/s >= Open WebUI's | {ours.tokens_per_s:,.0f} vs {theirs.tokens_per_s:,.0f} "
+            f"| {verdict(ours.tokens_per_s >= theirs.tokens_per_s)} |"
+        )
+        lines.append(
+            f"| c={concurrency}: TTFT p99 < Open WebUI's | {ours.ttft(99):,.1f} vs {theirs.ttft(99):,.1f} ms "
+            f"| {verdict(ours.ttft(99) < theirs.ttft(99))} |"
+        )
+        lines.append(
+            f"| c={concurrency}: no failed request | {ours.failed} of {ours.requests} failed "
+            f"| {verdict(ours.failed == 0)} |"
+        )
+        ratio = bare.tokens_per_s / ours.tokens_per_s if ours.tokens_per_s else math.inf
+        lines.append(
+            f"| c={concurrency}: within {TARGET_FLOOR_RATIO:.0f}x of the floor | floor / OpenChat = {ratio:.2f}x "
+            f"| {verdict(ratio <= TARGET_FLOOR_RATIO)} |"
+        )
+    real = results.real
+    if real is not None:
+        added = real.ttft("api") - real.ttft("engine")
+        ratio = real.tps("api") / real.tps("engine")
+        lines.append(
+            f"| real engine ({real.model_id}): TTFT added <= {TARGET_ADDED_TTFT_MS:.0f} ms | {added:+.1f} ms "
+            f"| {verdict(added <= TARGET_ADDED_TTFT_MS)} |"
+        )
+        lines.append(
+            f"| real engine: decode tokens/s through the API / directly >= {TARGET_TPS_RATIO} | {ratio:.3f} "
+            f"| {verdict(ratio >= TARGET_TPS_RATIO)} |"
+        )
+    if len(results.memory) == 2:
+        (few, rss_few), (many, rss_many) = sorted(results.memory.items())
+        growth = rss_many / rss_few
+        lines.append(
+            f"| RSS after {many:,} chats <= {TARGET_RSS_GROWTH:.2f}x RSS after {few:,} | "
+            f"{rss_many:.0f} / {rss_few:.0f} MiB = {growth:.3f}x | {verdict(growth <= TARGET_RSS_GROWTH)} |"
+        )
+    return lines
+
+
+def level_table(pooled: dict[str, Pooled]) -> list[str]:
+    lines = [
+        "| peer | tokens/s | TTFT p50 (ms) | TTFT p99 (ms) | gap p50 (ms) | gap p99 (ms) | failed "
+        "| server CPU (% of a core) | server RSS (MiB) | client CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, p in pooled.items():
+        failed = f"{p.failed} of {p.requests}" + (f" ({'; '.join(p.errors)})" if p.errors else "")
+        lines.append(
+            f"| {name} | {p.tokens_per_s:,.0f} | {fmt(p.ttft(50), 1)} | {fmt(p.ttft(99), 1)} | {fmt(p.gap(50), 2)} "
+            f"| {fmt(p.gap(99), 2)} | {failed} | {p.cpu_percent:.0f} | {p.rss_mib:,.0f} | {p.client_cpu_percent:.0f}% |"
+        )
+    return lines
+
+
+def render(results: OverheadResults, plots: list[str]) -> list[str]:
+    lines = [
+        "## 6. OpenChat's own overhead, side by side with Open WebUI",
+        "",
+        "### Targets",
+        "",
+        *targets(results),
+        "",
+    ]
+    if results.errors:
+        lines += ["Errors in this section:", "", *[f"- {k}: {v}" for k, v in results.errors.items()], ""]
+    lines += [
+        "### Capacity in front of a fast engine",
+        "",
+        f"Every peer streams from the same fake OpenAI-compatible engine (`benchmarks/fake_engine.py`), which "
+        f"answers {TOKENS} tokens at once, so that what is measured is the server in between. One benchmark "
+        "client (a lean keep-alive HTTP/1.1 client in `benchmarks/capacity.py`; it reads each chunk, stamps it, "
+        "and parses the bodies after the level) runs `c` chats at a time on `c` connections; "
+        f"{results.rounds} rounds per level, the peers taking turns in a rotating order. tokens/s: "
+        f"replies received whole x {TOKENS} / wall time (median of the rounds). TTFT: request sent to the first "
+        "chunk with reply text; gap: between chunks carrying reply text (a chunk may carry several lines when "
+        "tokens come faster than they are sent); percentiles over every request of every round. A request fails "
+        "unless it gets 200 and the whole reply's text. Server CPU is the server process's user+system time over "
+        "the level's wall time; RSS after the level.",
+        "",
+        "The peers:",
+        "",
+        *[f"- **{name}**: {what}" for name, what in results.peers],
+        "",
+        "OpenChat stores every request and reply in its SQLite database on this path; Open WebUI's direct path "
+        "stores nothing (it reads the user and its config).",
+        "",
+    ]
+    for concurrency, pooled in sorted(results.levels.items()):
+        lines += [f"#### Concurrency {concurrency}", "", *level_table(pooled), ""]
+    lines += [*(f"![{name}](benchmarks/{name})" for name in plots), ""]
+    if results.memory:
+        lines += [
+            "### Memory",
+            "",
+            f"OpenChat's RSS after n chats with the fake engine ({MEMORY_CONCURRENCY} at a time, the capacity "
+            "levels' chats included):",
+            "",
+            "| chats | RSS (MiB) |",
+            "|---|---|",
+            *[f"| {n:,} | {rss:.0f} |" for n, rss in sorted(results.memory.items())],
+            "",
+        ]
+    real = results.real
+    if real is not None:
+        lines += [
+            "### In front of the real local engine",
+            "",
+            f'{real.model_id}, the engine OpenChat started (llama-server), one stream: "{REAL_PROMPT}" with '
+            f"temperature 0 and max_tokens {REAL_MAX_TOKENS}, the same prompt on every run and path, so that the "
+            "engine finds it in its cache and TTFT is one decoding step plus what each path adds. "
+            f"{real.runs} runs per path, alternating; medians. Summary titles are off in this backend (a title "
+            "is one more generation after a conversation's first reply).",
+            "",
+            "| path | TTFT p50 (ms) | decode tokens/s |",
+            "|---|---|---|",
+            f"| OpenChat API (POST /api/v1/chat) | {real.ttft('api'):.1f} | {real.tps('api'):.2f} |",
+            f"| engine directly (/v1/chat/completions) | {real.ttft('engine'):.1f} | {real.tps('engine'):.2f} |",
+            "",
+        ]
+    return lines
+
+
+def plot(results: OverheadResults, folder: Path) -> list[str]:
+    """tokens/s and TTFT p99 by concurrency, one line per peer; returns the files' names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    levels = sorted(results.levels)
+    names = list(next(iter(results.levels.values()))) if levels else []
+    files = []
+    charts: list[tuple[str, str, Callable[[Pooled], float]]] = [
+        ("capacity-tokens-per-second.png", "tokens/s in front of a fast engine", lambda p: p.tokens_per_s),
+        ("capacity-ttft-p99.png", "TTFT p99 (ms)", lambda p: p.ttft(99)),
+    ]
+    for name, title, value in charts:
+        figure, axes = plt.subplots(figsize=(7, 4))
+        for peer in names:
+            axes.plot(levels, [value(results.levels[c][peer]) for c in levels], marker="o", label=peer)
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(levels, [str(c) for c in levels])
+        axes.set_xlabel("concurrent chats")
+        axes.set_title(title)
+        if "TTFT" in title:
+            axes.set_yscale("log")
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+        figure.tight_layout()
+        figure.savefig(folder / name, dpi=100)
+        plt.close(figure)
+        files.append(name)
+    return files
+
+
+def default_levels(quick: bool) -> tuple[int, ...]:
+    return (1, 4) if quick else LEVELS
