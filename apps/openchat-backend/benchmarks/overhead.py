@@ -234,6 +234,42 @@ def targets(results: OverheadResults) -> list[str]:
     return lines
 
 
+# What profiling found and what was done about it (issue 9; py-spy under the same load, cProfile
+# in process). Written by hand: these were measured while the work was done, not by this run.
+PROFILE_NOTES = [
+    "### What the profile showed, and what changed",
+    "",
+    "Before this work, with the same fake engine on this machine: at 16 concurrent chats 30 of 48 requests "
+    "failed (`QueuePool limit of size 5 overflow 10 reached`: each stream held a database connection to its "
+    "end), and OpenChat reached about 3,000 tokens/s with ~330 µs of server CPU per token. Profiled with py-spy "
+    "(`--gil`) under load, and with cProfile in process:",
+    "",
+    "- **A connection per stream.** The user lookup's session was a dependency, closed after the response. "
+    "Now the chat route reads the user id from the token and every write has its own short session "
+    "(test: 64 streams at once, 0 connections checked out while all are mid-reply).",
+    "- **The openai SDK built a typed object from every SSE line**, which ChatOpenAI dumped back to a dict: "
+    "about two thirds of the event loop's work per token. ChatOpenAI now gets dicts parsed once "
+    "(`app/llm/openai_compatible.py`), and the request payload is no longer re-typed by the SDK (~1 ms per request).",
+    "- **ChatOpenAI started a task per chunk** to time it out (120 s): replaced by the HTTP read timeout.",
+    "- **LangChain's `astream()`** set up a callback manager and a run per reply, called it per token and "
+    "merged every chunk at the end: OpenChat streams with the model's `_astream` (`app/llm/streaming.py`).",
+    "- **Per request**: a new ChatOpenAI and its clients (now cached per model and options); an `httpx.Timeout` "
+    "made LangChain build a new HTTP client per request (~50 ms: now a number); a new httpx client per token "
+    "count on the local engine (~30 ms for its TLS context: loopback clients skip it, and a prompt that surely "
+    "fits is not counted at all); the models folder listed per request (now every 5 s); the user's messages "
+    "stored before the model started (now while it starts).",
+    "- **One write per token**: uvicorn's send was a fifth of the server's CPU in a burst. Lines produced in a "
+    "burst now go out in one write (`EventStreamResponse`); a reply yields to other requests at least every 2 ms.",
+    "- **Database threads waited for the interpreter**: while streams kept the event loop busy, each database "
+    "call in a thread waited Python's 5 ms switch interval to get it back, and a new chat's TTFT p99 reached "
+    "2-3 s at 16-64 chats. The switch interval is 1 ms (`app/main.py`): TTFT p99 at 16 chats went to ~0.5 s.",
+    "",
+    "Per-token and per-request costs on this VM vary by up to 30 % from one minute to the next (another "
+    "tenant's load): compare peers within one run, as the tables above do, not across runs.",
+    "",
+]
+
+
 def level_table(pooled: dict[str, Pooled]) -> list[str]:
     lines = [
         "| peer | tokens/s | TTFT p50 (ms) | TTFT p99 (ms) | gap p50 (ms) | gap p99 (ms) | failed "
@@ -284,6 +320,7 @@ def render(results: OverheadResults, plots: list[str]) -> list[str]:
     ]
     for concurrency, pooled in sorted(results.levels.items()):
         lines += [f"#### Concurrency {concurrency}", "", *level_table(pooled), ""]
+    lines += PROFILE_NOTES
     lines += [*(f"![{name}](benchmarks/{name})" for name in plots), ""]
     if results.memory:
         lines += [

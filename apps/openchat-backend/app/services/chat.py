@@ -362,8 +362,8 @@ class Reply:
         numbers = ReplyNumbers.of(self, state)
         try:
             await self.user_messages_were_stored()
-        except ApiError:  # someone else's conversation, or an account that is gone: nothing is stored
-            return None, numbers
+        except Exception:  # noqa: BLE001 - someone else's conversation, a gone account, a database error
+            return None, numbers  # the reply cannot be stored without the request
         finish = finish_reason(status, state) if status != "error" else None
         CHAT_REPLIES.labels(self.model.id, finish or "error").inc()
         if state.first_token_at is not None:
@@ -437,8 +437,9 @@ class ChatService:
             raise
         try:
             await reply.user_messages_were_stored()
-        except ApiError:
-            await reply.places.aclose()  # stops the model
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await reply.places.aclose()  # stops the model
             raise
         return reply
 

@@ -9,6 +9,7 @@ import pytest
 from langchain_core.messages import SystemMessage
 
 from app.core.config import Settings
+from tests.conftest import signup
 from tests.fakes import FakeRegistry
 
 
@@ -285,3 +286,23 @@ async def test_data_may_be_absent_or_null(fake: Any) -> None:
         assert response.status_code == 200, (data, response.text)
         assert registry.last_model is not None and registry.last_model.options is not None
         assert registry.last_model.options.top_p == 0.95
+
+
+async def test_someone_elses_conversation_is_404_even_when_the_model_fails_and_nothing_is_stored(fake: Any) -> None:
+    # The user's messages are stored while the model starts: a refusal to store must still win.
+    client, _ = await fake({"auth_mode": "required"})
+    alice = await signup(client)
+    assert (await client.post("/api/v1/chat", json=body(id="mine"), headers=alice)).status_code == 200
+    failing, _ = await fake({"auth_mode": "required"}, fail_at=0)
+    mallory = await signup(failing)
+
+    hijack = await failing.post(
+        "/api/v1/chat", json=body(id="mine", messages=[{"role": "user", "content": "x"}]), headers=mallory
+    )
+
+    assert hijack.status_code == 404 and hijack.json()["code"] == "not_found"
+    kept = (await client.get("/api/v1/conversations/mine", headers=alice)).json()
+    assert [(m["role"], m["content"], m["status"]) for m in kept["messages"]] == [
+        ("user", "Hi there", "complete"),
+        ("ai", "Hello, world!", "complete"),
+    ]
