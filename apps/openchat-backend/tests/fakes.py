@@ -95,7 +95,11 @@ class ScriptedChatModel(BaseChatModel):
     def _generate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
     ) -> ChatResult:
-        raise NotImplementedError("the chat service asks for whole answers asynchronously")
+        # The service asks asynchronously (_agenerate); a synchronous caller gets the same answer, ungated.
+        self.title_requests.append(list(messages))
+        if isinstance(self.title, Exception):
+            raise self.title
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.title))])
 
 
 class FakeRegistry(ModelRegistry):

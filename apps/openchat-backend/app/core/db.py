@@ -19,7 +19,7 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         if parsed.database in (None, "", ":memory:"):
-            pool = {}  # one connection shared by all threads (SQLAlchemy's StaticPool): no sizes
+            pool = {}  # an in-memory database keeps SQLAlchemy's own pool (a connection per thread): no sizes
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
