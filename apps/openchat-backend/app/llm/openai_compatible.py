@@ -9,6 +9,7 @@ ChatOpenAI (its request payload, its dict-to-message conversion, its errors) and
 """
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Self
 
@@ -29,6 +30,34 @@ SILENCE_TIMEOUT_S = 120.0
 PASSED_AS_OPTIONS = {"extra_body", "extra_headers", "extra_query", "timeout"}
 
 
+EVENT_END = re.compile(rb"(?:\r\n|\r|\n)(?:\r\n|\r|\n)")  # a blank line ends an SSE event
+
+
+def one_plain_event(piece: bytes) -> bool:
+    """Whether `piece` is exactly one event: `data: <one line>` and a blank line, LF only."""
+    return piece.startswith(b"data: ") and piece.endswith(b"\n\n") and piece.count(b"\n") == 2 and b"\r" not in piece
+
+
+async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The `data` of each server-sent event in a body. Servers send each event in a piece of its
+    own, `data: {...}` and a blank line: that is read as it is; anything else goes through the
+    openai SDK's full SSE decoder (comments, several data lines, CRLF, events split across pieces)."""
+    pending = b""
+    async for piece in body:
+        if not pending and one_plain_event(piece):
+            yield piece[6:-2].decode()
+            continue
+        pending += piece
+        ends = list(EVENT_END.finditer(pending))
+        if ends:
+            complete, pending = pending[: ends[-1].end()], pending[ends[-1].end() :]
+            for event in SSEDecoder().iter_bytes(iter([complete])):
+                yield event.data
+    if pending:
+        for event in SSEDecoder().iter_bytes(iter([pending + b"\n\n"])):
+            yield event.data
+
+
 class DictChunkStream:
     """A chat completion's SSE stream as plain dicts; an async context manager, as the openai
     SDK's stream is, which closes the response."""
@@ -44,12 +73,12 @@ class DictChunkStream:
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         done = False
-        async for event in SSEDecoder().aiter_bytes(self._response.aiter_bytes()):
+        async for data in sse_data(self._response.aiter_bytes()):
             # Read on to the body's end after [DONE]: a connection is reused only when it was read whole.
-            done = done or event.data.startswith("[DONE]")
-            if done or not event.data:
+            done = done or data.startswith("[DONE]")
+            if done or not data:
                 continue
-            chunk = json.loads(event.data)
+            chunk = json.loads(data)
             if isinstance(chunk, dict) and chunk.get("error"):
                 error = chunk["error"]
                 message = error.get("message") if isinstance(error, dict) else None
