@@ -116,8 +116,9 @@ def settings(data_dir: Path, engine_base_url: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serve(venv: Path, engine_base_url: str, port: int) -> Iterator[Peer]:
-    """Open WebUI on 127.0.0.1:`port` with a temporary DATA_DIR, signed in; stopped and cleaned on exit."""
+def serve(venv: Path, engine_base_url: str, port: int, model: str = MODEL, api_key: str = "bench") -> Iterator[Peer]:
+    """Open WebUI on 127.0.0.1:`port` with a temporary DATA_DIR, signed in, in front of the engine at
+    `engine_base_url` (its key `api_key`, serving `model`); stopped and cleaned on exit."""
     data_dir = Path(tempfile.mkdtemp(prefix="openchat-bench-open-webui-"))
     log_path = Path(tempfile.gettempdir()) / "openchat-bench-open-webui.log"
     base = f"http://127.0.0.1:{port}"
@@ -128,14 +129,14 @@ def serve(venv: Path, engine_base_url: str, port: int) -> Iterator[Peer]:
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)],
             cwd=data_dir,
-            env={**os.environ, **settings(data_dir, engine_base_url)},
+            env={**os.environ, **settings(data_dir, engine_base_url), "OPENAI_API_KEY": api_key},
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
     try:
         started = time.monotonic()
-        token = wait_ready(process, base, log_path)
+        token = wait_ready(process, base, log_path, model)
         log(f"   {NAME} answered after {time.monotonic() - started:.1f} s")
         yield Peer(
             name=NAME,
@@ -143,7 +144,7 @@ def serve(venv: Path, engine_base_url: str, port: int) -> Iterator[Peer]:
             pid=process.pid,
             url=f"{base}/api/chat/completions",
             headers={"Authorization": f"Bearer {token}"},
-            model=MODEL,
+            model=model,
         )
     finally:
         stop(process)
@@ -151,8 +152,8 @@ def serve(venv: Path, engine_base_url: str, port: int) -> Iterator[Peer]:
         log(f"== {NAME} stopped")
 
 
-def wait_ready(process: subprocess.Popen[bytes], base: str, log_path: Path) -> str:
-    """Wait until it answers, sign in as its default user and wait until it lists the fake model."""
+def wait_ready(process: subprocess.Popen[bytes], base: str, log_path: Path, model: str = MODEL) -> str:
+    """Wait until it answers, sign in as its default user and check that it lists `model`."""
     deadline = time.monotonic() + START_TIMEOUT_S
     with httpx.Client(base_url=base, timeout=10) as client:
         while True:
@@ -172,8 +173,8 @@ def wait_ready(process: subprocess.Popen[bytes], base: str, log_path: Path) -> s
         models = client.get("/api/models", headers={"Authorization": f"Bearer {token}"})
         models.raise_for_status()
         ids = [model["id"] for model in models.json()["data"]]
-        if MODEL not in ids:
-            raise RuntimeError(f"{NAME} does not list {MODEL} (it lists {ids}):\n{tail(log_path)}")
+        if model not in ids:
+            raise RuntimeError(f"{NAME} does not list {model} (it lists {ids}):\n{tail(log_path)}")
         return token
 
 
