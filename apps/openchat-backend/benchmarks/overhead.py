@@ -14,11 +14,15 @@ Writes its part of docs/benchmarks.md and PNG plots in docs/benchmarks/.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from benchmarks import open_webui
 from benchmarks.backend import Backend, free_port
@@ -85,6 +89,7 @@ class RealEngine:
     runs: int
     api: list[Stream] = field(default_factory=list)
     engine: list[Stream] = field(default_factory=list)
+    peer: list[Stream] = field(default_factory=list)  # Open WebUI in front of the same engine
 
     @staticmethod
     def _median(streams: list[Stream], attr: str) -> float:
@@ -162,24 +167,54 @@ def memory(results: OverheadResults, ours: Peer, backend: Backend) -> None:
         log(f"   memory: RSS after {target:,} chats: {results.memory[target]:.0f} MiB")
 
 
+def peer_chat(client: httpx.Client, peer: open_webui.Peer, messages: list[dict[str, str]], max_tokens: int) -> Stream:
+    """One chat through Open WebUI's direct SSE path, timed by the client as the other paths are."""
+    body = {**peer.body(""), "messages": messages, "temperature": 0.0, "top_p": 0.95, "max_tokens": max_tokens}
+    result = Stream(started=time.perf_counter())
+    try:
+        with client.stream("POST", peer.url, json=body, headers=peer.headers) as response:
+            result.status = response.status_code
+            for line in response.iter_lines():
+                if not line.startswith("data:") or line[5:].strip() in ("", "[DONE]"):
+                    continue
+                choices = json.loads(line[5:].strip()).get("choices") or []
+                if choices and (choices[0].get("delta") or {}).get("content"):
+                    result.stamps.append(time.perf_counter())
+    except (httpx.HTTPError, ValueError) as error:
+        result.error = f"{type(error).__name__}: {error}"
+    result.ended = time.perf_counter()
+    return result
+
+
 def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
-    """TTFT and decode speed through the API vs the engine directly, alternating run by run."""
-    log(f"== 6. overhead on the real engine, {model_id}: API vs engine directly, {runs} runs each")
+    """TTFT and decode speed through the API, through Open WebUI and from the engine directly,
+    taking turns run by run (the order rotates)."""
+    log(f"== 6. overhead on the real engine, {model_id}: API vs Open WebUI vs engine directly, {runs} runs each")
+    open_webui.install(open_webui.DEFAULT_VENV)
     result = RealEngine(model_id, runs)
     messages = [{"role": "user", "content": REAL_PROMPT}]
     engine = backend.engine(model_id)
-    for run in range(runs + 1):  # run 0 fills the engine's cache with the prompt on both paths
-        for path in ("api", "engine") if run % 2 else ("engine", "api"):
-            if path == "api":
-                stream = api_chat(backend.client, model_id, messages, REAL_MAX_TOKENS)
-            else:
-                stream = engine_chat(engine, messages, REAL_MAX_TOKENS)
-            if not stream.ok:
-                raise RuntimeError(f"{path} run {run} failed: {stream.status} {stream.error}")
-            if run:
-                getattr(result, path).append(stream)
+    peer_url = f"{engine.url}/v1"
+    with (
+        open_webui.serve(open_webui.DEFAULT_VENV, peer_url, free_port(), model_id, engine.api_key) as peer,
+        httpx.Client(timeout=600) as client,
+    ):
+        paths = ("api", "engine", "peer")
+        for run in range(runs + 1):  # run 0 fills the engine's cache with the prompt on every path
+            for path in paths[run % 3 :] + paths[: run % 3]:
+                if path == "api":
+                    stream = api_chat(backend.client, model_id, messages, REAL_MAX_TOKENS)
+                elif path == "engine":
+                    stream = engine_chat(engine, messages, REAL_MAX_TOKENS)
+                else:
+                    stream = peer_chat(client, peer, messages, REAL_MAX_TOKENS)
+                if not stream.ok:
+                    raise RuntimeError(f"{path} run {run} failed: {stream.status} {stream.error}")
+                if run:
+                    getattr(result, path).append(stream)
     log(
         f"   API: TTFT {result.ttft('api'):.1f} ms, {result.tps('api'):.2f} tok/s; "
+        f"Open WebUI: TTFT {result.ttft('peer'):.1f} ms, {result.tps('peer'):.2f} tok/s; "
         f"engine: TTFT {result.ttft('engine'):.1f} ms, {result.tps('engine'):.2f} tok/s"
     )
     return result
@@ -352,13 +387,20 @@ def render(results: OverheadResults, plots: list[str]) -> list[str]:
             f'{real.model_id}, the engine OpenChat started (llama-server), one stream: "{REAL_PROMPT}" with '
             f"temperature 0 and max_tokens {REAL_MAX_TOKENS}, the same prompt on every run and path, so that the "
             "engine finds it in its cache and TTFT is one decoding step plus what each path adds. "
-            f"{real.runs} runs per path, alternating; medians. Summary titles are off in this backend (a title "
+            f"{real.runs} runs per path, taking turns; medians. Summary titles are off in this backend (a title "
             "is one more generation after a conversation's first reply).",
             "",
-            "| path | TTFT p50 (ms) | decode tokens/s |",
-            "|---|---|---|",
-            f"| OpenChat API (POST /api/v1/chat) | {real.ttft('api'):.1f} | {real.tps('api'):.2f} |",
-            f"| engine directly (/v1/chat/completions) | {real.ttft('engine'):.1f} | {real.tps('engine'):.2f} |",
+            "| path | TTFT p50 (ms) | TTFT added (ms) | decode tokens/s | decode vs the engine directly |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {name} | {real.ttft(path):.1f} | {real.ttft(path) - real.ttft('engine'):+.1f} "
+                f"| {real.tps(path):.2f} | {real.tps(path) / real.tps('engine'):.3f}x |"
+                for path, name in (
+                    ("api", "OpenChat API (POST /api/v1/chat)"),
+                    ("peer", f"Open WebUI {open_webui.VERSION} (POST /api/chat/completions)"),
+                    ("engine", "engine directly (/v1/chat/completions)"),
+                )
+            ],
             "",
         ]
     return lines
