@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import BACKEND_DIR, log
+from benchmarks.common import BACKEND_DIR, log, terminate
 
 START_TIMEOUT_S = 120.0
 ENGINE_TIMEOUT_S = 300.0
@@ -245,14 +245,7 @@ class Backend:
         process = self.process
         if process is not None:
             self.engines()  # remember the current engines, to check they are gone afterwards
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    log(f"   backend '{self.name}' ignored SIGTERM for 30 s; killing it")
-                    process.kill()
-                    process.wait()
+            terminate(process, f"backend '{self.name}'")
             deadline = time.monotonic() + 15
             left = [pid for pid in self.seen_engine_pids if alive(pid)]
             while left and time.monotonic() < deadline:

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks.backend import Backend, free_port
-from benchmarks.common import BACKEND_DIR, percentile, rss_mib
+from benchmarks.common import BACKEND_DIR, percentile, rss_mib, terminate
 
 TOKENS = 200
 LEVELS = (1, 4, 16, 64)
@@ -240,12 +240,7 @@ def python_server(module: str, port: int, *args: str) -> Iterator[subprocess.Pop
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, module, grace_s=15)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,3 +59,16 @@ def fmt(value: float, digits: int = 0) -> str:
 
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def terminate(process: subprocess.Popen[bytes], name: str, grace_s: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it is still running after `grace_s` (said in the log)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        log(f"   {name} ignored SIGTERM for {grace_s:.0f} s; killing it")
+        process.kill()
+        process.wait()

@@ -136,11 +136,17 @@ def engine_chat(engine: Engine, messages: Messages, max_tokens: int, timeout: fl
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    client = engine_client(engine)
+    return sse_chat(engine_client(engine), "/v1/chat/completions", body, timeout=timeout)
+
+
+def sse_chat(
+    client: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 600
+) -> Stream:
+    """POST a streamed chat to an OpenAI-style SSE endpoint and read it to its end, timed by the client."""
     result = Stream(started=time.perf_counter())
     parts: list[str] = []
     try:
-        with client.stream("POST", "/v1/chat/completions", json=body, timeout=timeout) as response:
+        with client.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
             result.status = response.status_code
             if response.status_code != 200:
                 response.read()

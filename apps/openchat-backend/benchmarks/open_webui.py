@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from typing import Any
 import httpx
 
 from benchmarks.backend import free_port
-from benchmarks.common import BACKEND_DIR, log, rss_mib
+from benchmarks.common import BACKEND_DIR, log, rss_mib, terminate
 
 VERSION = "0.12.4"
 NAME = "Open WebUI"
@@ -147,7 +146,7 @@ def serve(venv: Path, engine_base_url: str, port: int, model: str = MODEL, api_k
             model=model,
         )
     finally:
-        stop(process)
+        terminate(process, NAME)
         shutil.rmtree(data_dir, ignore_errors=True)
         log(f"== {NAME} stopped")
 
@@ -176,17 +175,6 @@ def wait_ready(process: subprocess.Popen[bytes], base: str, log_path: Path, mode
         if model not in ids:
             raise RuntimeError(f"{NAME} does not list {model} (it lists {ids}):\n{tail(log_path)}")
         return token
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            log(f"   {NAME} ignored SIGTERM for 30 s; killing it")
-            process.kill()
-            process.wait()
 
 
 def tail(path: Path, size: int = 3000) -> str:
@@ -233,7 +221,7 @@ def fake_engine(port: int, tokens: int) -> Iterator[str]:
             time.sleep(0.2)
         yield base_url
     finally:
-        stop(process)
+        terminate(process, NAME)
 
 
 def main() -> None:

@@ -14,10 +14,8 @@ Writes its part of docs/benchmarks.md and PNG plots in docs/benchmarks/.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from benchmarks import open_webui
 from benchmarks.backend import Backend, free_port
 from benchmarks.capacity import LEVELS, TOKENS, Level, Peer, fake_engine, floor, openchat, requests_at, run_level
 from benchmarks.common import fmt, log, percentile, rss_mib, verdict
-from benchmarks.measure import Stream, api_chat, engine_chat
+from benchmarks.measure import Stream, api_chat, engine_chat, sse_chat
 
 OURS, THEIRS, FLOOR, ENGINE = "OpenChat", open_webui.NAME, "floor (bare Starlette)", "engine directly"
 TARGET_FLOOR_RATIO = 3.0  # OpenChat's tokens/s within 3x of the floor's
@@ -168,22 +166,9 @@ def memory(results: OverheadResults, ours: Peer, backend: Backend) -> None:
 
 
 def peer_chat(client: httpx.Client, peer: open_webui.Peer, messages: list[dict[str, str]], max_tokens: int) -> Stream:
-    """One chat through Open WebUI's direct SSE path, timed by the client as the other paths are."""
+    """One chat through Open WebUI's direct SSE path, read as the engine's own stream is."""
     body = {**peer.body(""), "messages": messages, "temperature": 0.0, "top_p": 0.95, "max_tokens": max_tokens}
-    result = Stream(started=time.perf_counter())
-    try:
-        with client.stream("POST", peer.url, json=body, headers=peer.headers) as response:
-            result.status = response.status_code
-            for line in response.iter_lines():
-                if not line.startswith("data:") or line[5:].strip() in ("", "[DONE]"):
-                    continue
-                choices = json.loads(line[5:].strip()).get("choices") or []
-                if choices and (choices[0].get("delta") or {}).get("content"):
-                    result.stamps.append(time.perf_counter())
-    except (httpx.HTTPError, ValueError) as error:
-        result.error = f"{type(error).__name__}: {error}"
-    result.ended = time.perf_counter()
-    return result
+    return sse_chat(client, peer.url, body, headers=peer.headers)
 
 
 def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:

@@ -150,6 +150,25 @@ async def signup(
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+def chat_scope(request: bytes) -> dict[str, Any]:
+    """The ASGI scope uvicorn gives a POST /api/v1/chat with this body: for tests that drive the
+    app with their own `receive` and `send` (a client that leaves mid-stream, say)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},  # what uvicorn serves
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/chat",
+        "raw_path": b"/api/v1/chat",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(request)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A throwaway Redis server on loopback (shared rate limits between replicas)."""

@@ -45,30 +45,23 @@ class SummaryTitles:
     ) -> "asyncio.Task[str | None]":
         """Write the summary title of a conversation whose title is now `fallback`; the task's
         result is the stored summary, or None when the fallback stays."""
-        return self.tasks.start(self._write(conversation_id, fallback, model, chat_model, question, answer))
 
-    async def _write(
-        self,
-        conversation_id: str,
-        fallback: str,
-        model: ModelInfo,
-        chat_model: BaseChatModel,
-        question: str,
-        answer: str,
-    ) -> str | None:
-        try:
-            title = await self._summarize(model, chat_model, question, answer)
-            if title is None or title == fallback:
+        async def write() -> str | None:
+            try:
+                title = await self._summarize(model, chat_model, question, answer)
+                if title is None or title == fallback:
+                    return None
+
+                def store() -> bool:
+                    with self.sessions() as session:
+                        return crud.replace_title(session, conversation_id, fallback, title)
+
+                return title if await anyio.to_thread.run_sync(store) else None
+            except Exception:  # a title is never worth an error: the fallback stays
+                log.exception("Could not write the summary title of %s", conversation_id)
                 return None
 
-            def store() -> bool:
-                with self.sessions() as session:
-                    return crud.replace_title(session, conversation_id, fallback, title)
-
-            return title if await anyio.to_thread.run_sync(store) else None
-        except Exception:  # a title is never worth an error: the fallback stays
-            log.exception("Could not write the summary title of %s", conversation_id)
-            return None
+        return self.tasks.start(write())
 
     async def _summarize(self, model: ModelInfo, chat_model: BaseChatModel, question: str, answer: str) -> str | None:
         title = None

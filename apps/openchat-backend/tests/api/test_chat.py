@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import SystemMessage
 
 from app.core.config import Settings
-from tests.conftest import signup
+from tests.conftest import chat_scope, signup
 from tests.fakes import FakeRegistry
 
 
@@ -251,20 +251,7 @@ async def test_a_client_that_leaves_mid_reply_keeps_the_partial_reply_as_cancell
             if b"".join(sent).count(b'"token"') >= 2:
                 second_token.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},  # what uvicorn serves
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/chat",
-        "raw_path": b"/api/v1/chat",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(request)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("test", 80),
-    }
+    scope = chat_scope(request)
     async with LifespanManager(app) as manager:
         await manager.app(scope, receive, send)
         streamed = [json.loads(line) for line in b"".join(sent).decode().splitlines()]

@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.services.chat import ChatService
 from app.services.titles import SUMMARY_INSTRUCTIONS
+from tests.conftest import chat_scope
 from tests.fakes import FakeRegistry
 
 QUESTION = "<script>alert('xss-user')</script> how do I reverse a list in python? I tried a for loop"
@@ -151,20 +152,7 @@ async def test_the_summary_is_stored_when_the_client_left_after_end(make_app: An
             if b'"type":"end"' in b"".join(sent):
                 ended.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},  # what uvicorn serves
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/chat",
-        "raw_path": b"/api/v1/chat",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(request)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("test", 80),
-    }
+    scope = chat_scope(request)
     async with LifespanManager(app) as manager, client_of(manager) as client:
         await manager.app(scope, receive, send)  # returns once the response has given up on the client
         streamed = events(b"".join(sent).decode())
