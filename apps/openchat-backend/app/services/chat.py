@@ -267,17 +267,19 @@ class Reply:
     engine_lifetime: int = 0
     chat_model: BaseChatModel | None = None
     titles: SummaryTitles | None = None  # None: no summary titles
+    events_read: bool = False
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
         assert self.stream is not None, "a reply's events are read once it has started"
+        self.events_read = True
         state = ReplyState()
         try:
-            yield StartEvent(id=self.conversation_id, message_id=self.message_id, model=self.model.id)
-            if self.omitted:
-                yield TrimmedEvent(omitted_messages=self.omitted)
             outcome: ReplyStatus = "cancelled"
             try:
+                yield StartEvent(id=self.conversation_id, message_id=self.message_id, model=self.model.id)
+                if self.omitted:
+                    yield TrimmedEvent(omitted_messages=self.omitted)
                 for chunk, arrived in self.early:
                     if event := state.event(chunk, arrived):
                         yield event
@@ -310,8 +312,9 @@ class Reply:
                     with anyio.CancelScope(shield=True):
                         await self.places.aclose()
                         await self.finish(state, "cancelled")
-            await self.places.aclose()  # frees the engine slot before the database write
-            title, numbers = await self.finish(state, "complete")
+            with anyio.CancelScope(shield=True):  # a client leaving now must not lose the finished reply
+                await self.places.aclose()  # frees the engine slot before the database write
+                title, numbers = await self.finish(state, "complete")
             if title:
                 yield TitleEvent(title=title)
             # `end` is the stream's last event (clients may close on it): the summary title is
@@ -320,6 +323,20 @@ class Reply:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.places.aclose()
+
+    async def abandon(self) -> None:
+        """Called when the response is over. If its events were never read (the client left while
+        the model was starting, and the response was cancelled before its first line), stop the
+        model, give back the user's and the engine's places, and keep what arrived as cancelled."""
+        if self.events_read:
+            return  # events() kept the reply and gave the places back
+        self.events_read = True
+        with anyio.CancelScope(shield=True):
+            await self.places.aclose()
+            state = ReplyState()
+            for chunk, arrived in self.early:
+                state.absorb(chunk, arrived)
+            await self.finish(state, "cancelled")
 
     async def _failed(self, state: ReplyState, error: Exception, crashed: bool) -> ErrorEvent:
         """Store a reply that failed while streaming; returns the event that says so."""

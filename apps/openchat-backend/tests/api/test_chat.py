@@ -1,5 +1,6 @@
 """The chat stream contract and request validation, with a scripted (fake) chat model."""
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from langchain_core.messages import SystemMessage
+from starlette.requests import ClientDisconnect
 
 from app.core.config import Settings
 from tests.conftest import chat_scope, signup
@@ -263,6 +265,53 @@ async def test_a_client_that_leaves_mid_reply_keeps_the_partial_reply_as_cancell
             assert (reply["status"], reply["finish_reason"]) == ("cancelled", "cancelled")
             assert reply["content"].startswith(tokens) and len(reply["content"].split()) < 40
             # Its places were given back: the user (allowed one reply at a time) may chat again.
+            assert (await client.post("/api/v1/chat", json=body(id="next"))).status_code == 200
+
+
+async def left_at_once(app: Any, conversation_id: str, spec_version: str) -> None:
+    """A chat request whose client is gone by the time the response begins (the tab closed, or
+    Stop was pressed, while the model was starting). ASGI 2.3 servers (uvicorn) have the
+    disconnect waiting; under 2.4 the first write fails."""
+    request = json.dumps(body(id=conversation_id)).encode()
+    pending = [{"type": "http.request", "body": request, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if spec_version == "2.4":
+            raise OSError("the client is gone")
+
+    scope = chat_scope(request)
+    scope["asgi"]["spec_version"] = spec_version
+    with contextlib.suppress(ClientDisconnect):
+        await app(scope, receive, send)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "delay", "spec_version", "status"),
+    [
+        ([f" t{i}" for i in range(40)], 0.05, "2.3", "cancelled"),  # left while the model was generating
+        ([" a", " b", " c"], 0.0, "2.3", "complete"),  # left as the model finished
+        ([f" t{i}" for i in range(40)], 0.05, "2.4", "cancelled"),  # no line was ever read
+    ],
+)
+async def test_a_client_that_leaves_before_the_first_line_gives_its_places_back_and_keeps_the_reply(
+    make_settings: Any, tokens: list[str], delay: float, spec_version: str, status: str
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+
+    settings = make_settings(user_max_generations=1)
+    app = create_app(settings, registry=FakeRegistry(settings, tokens=tokens, delay=delay))
+    async with LifespanManager(app) as manager:
+        await left_at_once(manager.app, "gone", spec_version)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
+            messages = (await client.get("/api/v1/conversations/gone")).json()["messages"]
+            assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("ai", status)]
+            assert messages[1]["content"].startswith(tokens[0])
+            # The user (allowed one reply at a time) may chat again: the places were given back.
             assert (await client.post("/api/v1/chat", json=body(id="next"))).status_code == 200
 
 

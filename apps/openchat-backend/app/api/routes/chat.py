@@ -2,14 +2,14 @@
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from app.api.deps import CurrentUserId, RateLimitsDep
 from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent
@@ -33,7 +33,25 @@ class EventStreamResponse(StreamingResponse):
     Lines produced without waiting (tokens already received, as from a fast engine under load)
     are held and written together when the stream lets the event loop run, which a reply does
     at least every TURN_S: one line per event still, but not one write (a system call) per line,
-    which took a fifth of the server's time in a burst (docs/benchmarks.md)."""
+    which took a fifth of the server's time in a burst (docs/benchmarks.md).
+
+    However the response ends, its lines are closed (which keeps a partial reply and stops the
+    model) and then `on_close` runs: a response cancelled before reading its first line (the
+    client left while the model was starting) would otherwise hold its places until the
+    garbage collector, or forever."""
+
+    def __init__(self, lines: AsyncGenerator[bytes, None], on_close: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(lines, media_type="application/x-ndjson", headers=STREAM_HEADERS)
+        self.lines = lines
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.lines.aclose()
+                await self.on_close()
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -90,7 +108,7 @@ class EventStreamResponse(StreamingResponse):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
+async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[bytes, None]:
     # Closing the body closes the events too, so that a reply whose client left is stored at once.
     async with aclosing(events):
         async for event in events:
@@ -120,4 +138,4 @@ async def chat(
     else:
         limits.check("chat", f"user:{user_id}")
     reply = await service.reply(body, user_id, started)
-    return EventStreamResponse(ndjson(reply.events()), media_type="application/x-ndjson", headers=STREAM_HEADERS)
+    return EventStreamResponse(ndjson(reply.events()), on_close=reply.abandon)
