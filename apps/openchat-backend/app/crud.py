@@ -102,17 +102,32 @@ def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
     return session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
 
-def store_refresh_token(
-    session: Session, user_id: str, token_hash: str, expires_at: datetime, *, rotates: RefreshToken | None = None
-) -> None:
-    """A login starts a new family of refresh tokens; a rotation marks the presented token
-    used and continues its family (so that reuse of any of them can end the whole login)."""
+def start_refresh_family(session: Session, user_id: str, token_hash: str, expires_at: datetime) -> str:
+    """A login: the first refresh token of a new family (reuse of any of its tokens ends the
+    whole login). Returns the family's id."""
     family_id = new_id()
-    if rotates is not None:
-        rotates.used_at = utcnow()
-        family_id = rotates.family_id
     session.add(RefreshToken(user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at))
     session.commit()
+    return family_id
+
+
+def rotate_refresh_token(session: Session, token: RefreshToken, successor_hash: str, expires_at: datetime) -> bool:
+    """Mark `token` used and store its successor, in one transaction. Only one of several
+    concurrent requests wins: the update is conditional, and the database serialises it (a row
+    lock in PostgreSQL, the write lock in SQLite). Returns whether this request won."""
+    marked = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(used_at=utcnow())
+    )
+    if cast(CursorResult[Any], marked).rowcount != 1:
+        session.rollback()
+        return False
+    session.add(
+        RefreshToken(user_id=token.user_id, family_id=token.family_id, token_hash=successor_hash, expires_at=expires_at)
+    )
+    session.commit()
+    return True
 
 
 def revoke_refresh_family(session: Session, family_id: str) -> None:

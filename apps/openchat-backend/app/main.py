@@ -20,7 +20,7 @@ from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.core.rate_limit import RateLimits
-from app.core.security import load_secret_key
+from app.core.security import EndedLogins, load_secret_key
 from app.llm.registry import ModelRegistry
 from app.schemas import openapi_extra_schemas
 from app.services.chat import ChatService
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.session_factory = sessions
     app.state.registry = registry
     app.state.rate_limits = RateLimits(settings)
+    app.state.ended_logins = EndedLogins(settings)
     app.state.chat_service = chat_service
 
     api = APIRouter(prefix="/api/v1")

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,7 +12,7 @@ from app import crud
 from app.core.config import Settings
 from app.core.errors import ACCOUNT_GONE, ApiError
 from app.core.rate_limit import RateLimits
-from app.core.security import TokenError, decode_access_token
+from app.core.security import EndedLogins, TokenError, decode_access_token
 from app.llm.registry import ModelRegistry
 from app.models import User
 
@@ -66,17 +67,28 @@ async def get_current_user_id(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
-    """Whom the request acts for, from its access token alone: no database, no thread. The chat
-    route needs no more (the account's existence is checked where its messages are stored)."""
+    """Whom the request acts for, from its access token alone: no database, no thread (but one
+    Redis call for ended logins when REDIS_URL is set). The chat route needs no more (the
+    account's existence is checked where its messages are stored)."""
     if settings.auth_mode == "off":
         local_user_id: str = request.app.state.local_user_id  # created at start-up
         return local_user_id
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("Authentication required: send 'Authorization: Bearer <access token>'.")
     try:
-        return decode_access_token(request.app.state.secret_key, credentials.credentials)
+        claims = decode_access_token(request.app.state.secret_key, credentials.credentials)
     except TokenError as error:
         raise unauthorized(str(error)) from error
+    if claims.login_id is not None:
+        ended: EndedLogins = request.app.state.ended_logins
+        login_ended = (
+            await anyio.to_thread.run_sync(ended.is_ended, claims.login_id)
+            if ended.blocking
+            else ended.is_ended(claims.login_id)
+        )
+        if login_ended:
+            raise unauthorized("This login has ended (logged out); log in again.")
+    return claims.user_id
 
 
 CurrentUserId = Annotated[str, Depends(get_current_user_id)]

@@ -4,11 +4,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_ID = "qwen2.5-coder-1.5b-instruct"
+MIN_OPS_TOKEN_LENGTH = 32
 
 
 def _env(name: str) -> AliasChoices:
@@ -36,6 +37,18 @@ class Settings(BaseSettings):
     # A float so that tests can use seconds-long tokens (0.1 = 6 s).
     access_token_minutes: float = Field(15, gt=0, validation_alias=_env("OPENCHAT_ACCESS_TOKEN_MINUTES"))
     refresh_token_days: int = Field(30, ge=1, validation_alias=_env("OPENCHAT_REFRESH_TOKEN_DAYS"))
+    # A refresh token presented again within this many seconds of its rotation (two tabs
+    # refreshing at once) gets the same successor; later, its reuse ends the whole login.
+    refresh_grace_s: float = Field(20, ge=0, le=300, validation_alias=_env("OPENCHAT_REFRESH_GRACE_S"))
+    # Who may read /metrics, and the API docs (/docs, /redoc, /openapi.json): `open`, `off`
+    # (404), or `token` (Authorization: Bearer <OPENCHAT_OPS_TOKEN>, or HTTP Basic with it as the
+    # password, which a browser asks for). Metrics are counters without user data, scraped on the
+    # internal network; the docs are off unless asked for.
+    metrics_access: Literal["open", "token", "off"] = Field("open", validation_alias=_env("OPENCHAT_METRICS"))
+    api_docs_access: Literal["open", "token", "off"] = Field("off", validation_alias=_env("OPENCHAT_API_DOCS"))
+    ops_token: str | None = Field(None, validation_alias=_env("OPENCHAT_OPS_TOKEN"))
+    # Keep the X-Request-ID of an incoming request (else a new id): only behind a proxy that sets it.
+    trust_request_id: bool = Field(False, validation_alias=_env("OPENCHAT_TRUST_REQUEST_ID"))
 
     models_dir: Path = Field(BACKEND_DIR / "models", validation_alias=_env("OPENCHAT_MODELS_DIR"))
     default_model: str = Field(DEFAULT_MODEL_ID, validation_alias=_env("OPENCHAT_DEFAULT_MODEL"))
@@ -79,6 +92,16 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         ["http://localhost:3000", "http://127.0.0.1:3000"], validation_alias=_env("OPENCHAT_CORS_ORIGINS")
     )
+
+    @model_validator(mode="after")
+    def _ops_token_when_needed(self) -> "Settings":
+        if "token" in (self.metrics_access, self.api_docs_access) and len(self.ops_token or "") < MIN_OPS_TOKEN_LENGTH:
+            raise ValueError(
+                f"OPENCHAT_METRICS or OPENCHAT_API_DOCS is `token`: set OPENCHAT_OPS_TOKEN to at least "
+                f"{MIN_OPS_TOKEN_LENGTH} random characters, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -1,14 +1,22 @@
 """Passwords (Argon2 via pwdlib), JWT access tokens (PyJWT, HS256 pinned) and refresh tokens."""
 
+import base64
 import hashlib
+import hmac
 import logging
+import math
 import os
 import secrets
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
+import redis
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -44,34 +52,68 @@ def is_weak_secret(secret: str) -> bool:
 def load_secret_key(settings: Settings) -> str:
     """OPENCHAT_SECRET_KEY, or a key generated on first run and kept with the data."""
     if settings.secret_key:
-        if is_weak_secret(settings.secret_key):
-            if settings.environment != "development":
-                raise RuntimeError(
-                    "OPENCHAT_SECRET_KEY is too weak (at least 32 random characters). Generate one with "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
-                )
-            log.warning("OPENCHAT_SECRET_KEY is weak; it is refused outside OPENCHAT_ENV=development.")
+        _refuse_if_weak(settings, settings.secret_key, "OPENCHAT_SECRET_KEY", "Set it to")
         return settings.secret_key
     path: Path = settings.data_dir / "secret_key"
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # Created with owner-only permissions; O_EXCL so two starting workers cannot both write.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+    if not path.is_file():
+        _write_new_key(path)
+    key = path.read_text().strip()
+    _refuse_if_weak(
+        settings,
+        key,
+        f"The secret key in {path}",
+        "Delete the file (a new key is generated; everyone logs in again) or set OPENCHAT_SECRET_KEY to",
+    )
     return key
 
 
-def create_access_token(secret: str, user_id: str, minutes: float) -> tuple[str, int]:
+def _refuse_if_weak(settings: Settings, key: str, what: str, fix: str) -> None:
+    if not is_weak_secret(key):
+        return
+    if settings.environment != "development":
+        raise RuntimeError(
+            f"{what} is too weak (at least {MIN_SECRET_LENGTH} random characters). {fix} a strong one, "
+            "e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+        )
+    log.warning("%s is weak; it is refused outside OPENCHAT_ENV=development.", what)
+
+
+def _write_new_key(path: Path) -> None:
+    """Write a new key so that no reader ever sees a partial file, and so that workers starting
+    together agree: the complete file is hard-linked into place, which fails if one is there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return  # another worker's key won: everyone reads that one
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name survives a crash too
+        finally:
+            os.close(directory)
+    finally:
+        os.unlink(temporary)
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    login_id: str | None  # the refresh-token family the token came from (None: issued before 0.2)
+
+
+def create_access_token(secret: str, user_id: str, minutes: float, login_id: str) -> tuple[str, int]:
     now = datetime.now(UTC)
     expires = timedelta(minutes=minutes)
     claims: dict[str, Any] = {
         "sub": user_id,
+        "sid": login_id,  # logout ends every access token of the login (EndedLogins)
+        "jti": secrets.token_urlsafe(12),
         "iat": now,
         "nbf": now,
         "exp": now + expires,
@@ -82,8 +124,22 @@ def create_access_token(secret: str, user_id: str, minutes: float) -> tuple[str,
     return jwt.encode(claims, secret, algorithm=ALGORITHM), int(expires.total_seconds())
 
 
-def decode_access_token(secret: str, token: str) -> str:
-    """The user id in a valid access token, or TokenError with the reason."""
+# Fixed sentences: the decoder's own messages describe its internals, not what the client should do.
+_TOKEN_ERRORS: list[tuple[type[jwt.PyJWTError], str]] = [
+    (jwt.ExpiredSignatureError, "The access token has expired; refresh it or log in again."),
+    (jwt.ImmatureSignatureError, "The access token is not valid yet; check the clock of the machine that sent it."),
+    (jwt.InvalidAlgorithmError, "The access token uses an algorithm that is not accepted."),
+    (jwt.InvalidSignatureError, "The access token's signature is not valid."),
+    (jwt.DecodeError, "The access token is malformed; send it exactly as the server issued it."),
+    (jwt.InvalidAudienceError, "The access token was not issued for this API."),
+    (jwt.InvalidIssuerError, "The access token was not issued for this API."),
+    (jwt.MissingRequiredClaimError, "The access token lacks required claims; log in again."),
+]
+INVALID_TOKEN = "The access token is not valid; log in again."
+
+
+def decode_access_token(secret: str, token: str) -> AccessClaims:
+    """The claims of a valid access token, or TokenError with a fixed, readable reason."""
     try:
         claims = jwt.decode(
             token,
@@ -93,17 +149,13 @@ def decode_access_token(secret: str, token: str) -> str:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss", "aud"]},
         )
-    except jwt.ExpiredSignatureError as error:
-        raise TokenError("The access token has expired; refresh it or log in again.") from error
-    except jwt.InvalidAlgorithmError as error:
-        raise TokenError("The access token uses an algorithm that is not accepted.") from error
-    except jwt.InvalidSignatureError as error:
-        raise TokenError("The access token's signature is not valid.") from error
     except jwt.PyJWTError as error:
-        raise TokenError(f"The access token is not valid ({error}).") from error
+        reason = next((text for kind, text in _TOKEN_ERRORS if isinstance(error, kind)), INVALID_TOKEN)
+        raise TokenError(reason) from error
     if claims.get("type") != "access":
         raise TokenError("This token is not an access token.")
-    return str(claims["sub"])
+    login_id = claims.get("sid")
+    return AccessClaims(str(claims["sub"]), str(login_id) if login_id is not None else None)
 
 
 def new_refresh_token() -> tuple[str, str]:
@@ -112,5 +164,41 @@ def new_refresh_token() -> tuple[str, str]:
     return token, hash_refresh_token(token)
 
 
+def successor_refresh_token(secret: str, token: str) -> str:
+    """The token that replaces `token` when it is rotated. Derived, not random, so that a request
+    racing the rotation (two tabs) can be handed the same successor without storing it."""
+    digest = hmac.new(secret.encode(), b"openchat-refresh-successor\0" + token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class EndedLogins:
+    """Logins ended by logout or by refresh-token reuse, remembered until their last access token
+    expires, so that those tokens stop working at once. Checked on every authenticated request:
+    a dict lookup in memory, or one Redis call when REDIS_URL is set (shared by replicas); never
+    the database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.ttl_s = math.ceil(settings.access_token_minutes * 60) + 1
+        self._redis = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+        self.blocking = self._redis is not None  # a network call: run it in a thread
+        self._ended: dict[str, float] = {}  # login id -> when its last access token expires
+        self._lock = threading.Lock()
+
+    def end(self, login_id: str) -> None:
+        if self._redis is not None:
+            self._redis.set(f"openchat:ended-login:{login_id}", 1, ex=self.ttl_s)
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._ended = {key: until for key, until in self._ended.items() if until > now}
+            self._ended[login_id] = now + self.ttl_s
+
+    def is_ended(self, login_id: str) -> bool:
+        if self._redis is not None:
+            return bool(self._redis.exists(f"openchat:ended-login:{login_id}"))
+        until = self._ended.get(login_id)
+        return until is not None and until > time.monotonic()

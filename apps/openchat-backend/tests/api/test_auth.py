@@ -2,6 +2,8 @@
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +12,8 @@ import jwt
 import pytest
 
 from app.core.config import Settings
-from app.core.security import AUDIENCE, ISSUER
+from app.core.security import AUDIENCE, ISSUER, is_weak_secret, load_secret_key
+from tests.api.test_refresh_tokens import age_rotations
 from tests.conftest import signup
 from tests.fakes import FakeRegistry
 
@@ -70,7 +73,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(client: http
     assert wrong.json() == unknown.json()
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_whole_login(client: httpx.AsyncClient) -> None:
+async def test_refresh_rotates_and_reuse_revokes_the_whole_login(client: httpx.AsyncClient, settings: Settings) -> None:
     await signup(client, "carol@example.com")
     first_cookie = client.cookies.get("openchat_refresh", path="/api/v1/auth")
     assert first_cookie
@@ -80,7 +83,8 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_login(client: httpx.A
     second_cookie = client.cookies.get("openchat_refresh", path="/api/v1/auth")
     assert second_cookie and second_cookie != first_cookie
 
-    # The old token comes back (stolen?): refused, and the current one dies with it.
+    # The old token comes back after the grace window (stolen?): refused, and the current one dies with it.
+    age_rotations(settings, settings.refresh_grace_s + 5)
     use_refresh_cookie(client, first_cookie)
     reused = await client.post("/api/v1/auth/refresh")
     assert reused.status_code == 401 and reused.json()["code"] == "refresh_reused"
@@ -95,6 +99,16 @@ async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> No
     assert (await client.post("/api/v1/auth/logout")).status_code == 204
     use_refresh_cookie(client, cookie)
     assert (await client.post("/api/v1/auth/refresh")).status_code == 401
+
+
+TOKEN_DETAILS = {
+    "Authentication required: send 'Authorization: Bearer <access token>'.",
+    "The access token has expired; refresh it or log in again.",
+    "The access token uses an algorithm that is not accepted.",
+    "The access token's signature is not valid.",
+    "The access token is malformed; send it exactly as the server issued it.",
+    "The access token was not issued for this API.",
+}
 
 
 def _forge(secret: str, **changes: Any) -> str:
@@ -140,6 +154,8 @@ async def test_bad_tokens_are_401_with_a_clear_detail(client: httpx.AsyncClient,
         assert response.status_code == 401, case
         assert response.headers["www-authenticate"] == "Bearer"
         assert len(response.json()["detail"]) > 10, case
+        # One of our fixed sentences, never the decoder's own words ("Not enough segments"...).
+        assert response.json()["detail"] in TOKEN_DETAILS, (case, response.json()["detail"])
     expired = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {cases['expired']}"})
     assert "expired" in expired.json()["detail"]
     assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 200
@@ -164,6 +180,37 @@ async def test_secret_key_is_generated_once_and_kept_with_the_data(make_settings
     # A restarted server keeps the key, so logged-in users stay logged in.
     second = await make_client(settings, FakeRegistry(settings))
     assert (await second.get("/api/v1/auth/me", headers={"Authorization": token})).status_code == 200
+
+
+def test_workers_starting_together_write_one_key_atomically(make_settings: Any) -> None:
+    settings = make_settings(auth_mode="required")
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def start() -> str:
+        barrier.wait(timeout=30)
+        return load_secret_key(settings)
+
+    with ThreadPoolExecutor(workers) as pool:
+        keys = list(pool.map(lambda _: start(), range(workers)))
+
+    key_file = settings.data_dir / "secret_key"
+    assert set(keys) == {key_file.read_text().strip()}
+    assert not is_weak_secret(keys[0])
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert [path.name for path in settings.data_dir.iterdir()] == ["secret_key"]  # no temporary file left
+
+
+@pytest.mark.parametrize("content", ["", "changeme", "short-key"])
+def test_a_weak_key_file_is_refused_outside_development(make_settings: Any, content: str) -> None:
+    settings = make_settings(auth_mode="required", environment="production")
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "secret_key").write_text(content)
+    with pytest.raises(RuntimeError, match="too weak") as refused:
+        load_secret_key(settings)
+    assert "Delete the file" in str(refused.value) and str(settings.data_dir) in str(refused.value)
+    # Development still starts, with a warning.
+    assert load_secret_key(make_settings(auth_mode="required", environment="development")) == content
 
 
 async def test_weak_secret_is_refused_in_production(make_settings: Any, make_client: Any) -> None:

@@ -17,9 +17,10 @@ from app.core.security import (
     hash_password,
     hash_refresh_token,
     new_refresh_token,
+    successor_refresh_token,
     verify_password,
 )
-from app.models import RefreshToken, User
+from app.models import User
 from app.schemas import AuthStatusOut, Credentials, SignupBody, TokenOut, UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -36,22 +37,40 @@ def _issue(
     session: SessionDep,
     settings: SettingsDep,
     user: User,
-    rotates: RefreshToken | None = None,
 ) -> TokenOut:
+    """A new login: a new family of refresh tokens, and an access token."""
     token, token_hash = new_refresh_token()
-    expires = datetime.now(UTC) + timedelta(days=settings.refresh_token_days)
-    crud.store_refresh_token(session, user.id, token_hash, expires, rotates=rotates)
+    family_id = crud.start_refresh_family(session, user.id, token_hash, _refresh_expiry(settings))
+    return _tokens(request, response, settings, user.id, family_id, token)
+
+
+def _refresh_expiry(settings: SettingsDep) -> datetime:
+    return datetime.now(UTC) + timedelta(days=settings.refresh_token_days)
+
+
+def _tokens(
+    request: Request, response: Response, settings: SettingsDep, user_id: str, login_id: str, refresh_token: str
+) -> TokenOut:
+    """The refresh token in its cookie, and an access token of the same login in the body."""
     response.set_cookie(
         REFRESH_COOKIE,
-        token,
+        refresh_token,
         max_age=settings.refresh_token_days * 86400,
         path=COOKIE_PATH,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https",
     )
-    access, expires_in = create_access_token(request.app.state.secret_key, user.id, settings.access_token_minutes)
+    access, expires_in = create_access_token(
+        request.app.state.secret_key, user_id, settings.access_token_minutes, login_id
+    )
     return TokenOut(access_token=access, expires_in=expires_in)
+
+
+def _end_login(request: Request, session: SessionDep, family_id: str) -> None:
+    """Every refresh token of the login stops working, and so do its access tokens."""
+    crud.revoke_refresh_family(session, family_id)
+    request.app.state.ended_logins.end(family_id)
 
 
 def _clear_cookie(response: Response) -> None:
@@ -97,6 +116,11 @@ def login(
     return _issue(request, response, session, settings, user)
 
 
+# Rotations one refresh may follow within the grace window (tab A refreshed twice while tab B's
+# refresh of the first token was in flight); more is not two tabs.
+MAX_GRACE_HOPS = 4
+
+
 @router.post("/refresh", response_model=TokenOut)
 def refresh(
     request: Request,
@@ -105,35 +129,57 @@ def refresh(
     settings: SettingsDep,
     openchat_refresh: Annotated[str | None, Cookie()] = None,
 ) -> TokenOut:
+    """Rotate the refresh token. Of concurrent refreshes with one token, exactly one rotates it;
+    within `refresh_grace_s` of that rotation the others get the same successor (the newest one,
+    if it was rotated again meanwhile). After the window, a rotated token coming back may have
+    been stolen: the whole login ends."""
     if not openchat_refresh:
         raise ApiError(401, "unauthorized", "No refresh token: log in again.")
-    record = crud.get_refresh_token(session, hash_refresh_token(openchat_refresh))
-    if record is None:
-        _clear_cookie(response)
-        raise ApiError(401, "unauthorized", "The refresh token is not valid: log in again.")
-    if record.used_at is not None or record.revoked_at is not None:
-        # A rotated token came back: it may have been stolen. End that whole login.
-        crud.revoke_refresh_family(session, record.family_id)
-        raise ApiError(
-            401, "refresh_reused", "This session was ended for safety (a refresh token was reused). Log in again."
-        )
-    expires_at = record.expires_at if record.expires_at.tzinfo else record.expires_at.replace(tzinfo=UTC)
-    if expires_at <= datetime.now(UTC):
-        raise ApiError(401, "unauthorized", "The session has expired: log in again.")
-    user = crud.get_user(session, record.user_id)
-    if user is None:
-        raise ApiError(401, "unauthorized", "The account no longer exists.")
-    return _issue(request, response, session, settings, user, rotates=record)
+    secret: str = request.app.state.secret_key
+    token = openchat_refresh
+    family_id = ""
+    for _ in range(MAX_GRACE_HOPS + 1):
+        record = crud.get_refresh_token(session, hash_refresh_token(token))
+        if record is None:
+            _clear_cookie(response)
+            raise ApiError(401, "unauthorized", "The refresh token is not valid: log in again.")
+        if record.expires_at <= datetime.now(UTC):
+            raise ApiError(401, "unauthorized", "The session has expired: log in again.")
+        family_id = record.family_id
+        successor = successor_refresh_token(secret, token)
+        if record.revoked_at is None and record.used_at is None:
+            if token != openchat_refresh:  # the current successor, reached within the window: hand it out
+                return _tokens(request, response, settings, record.user_id, record.family_id, token)
+            if crud.rotate_refresh_token(session, record, hash_refresh_token(successor), _refresh_expiry(settings)):
+                return _tokens(request, response, settings, record.user_id, record.family_id, successor)
+            session.refresh(record)  # another request rotated it (or ended the login) just now
+        used_at = record.used_at
+        if record.revoked_at is not None or used_at is None:
+            break
+        if (datetime.now(UTC) - used_at).total_seconds() > settings.refresh_grace_s:
+            break
+        token = successor  # rotated a moment ago by a concurrent request: follow it
+    # A rotated token came back after the grace window (or the login had ended): it may have
+    # been stolen. End that whole login.
+    _end_login(request, session, family_id)
+    _clear_cookie(response)
+    raise ApiError(
+        401, "refresh_reused", "This session was ended for safety (a refresh token was reused). Log in again."
+    )
 
 
 @router.post("/logout", status_code=204)
 def logout(
-    response: Response, session: SessionDep, openchat_refresh: Annotated[str | None, Cookie()] = None
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    openchat_refresh: Annotated[str | None, Cookie()] = None,
 ) -> Response:
+    """Ends the login of the refresh cookie: its refresh tokens and its access tokens."""
     if openchat_refresh:
         record = crud.get_refresh_token(session, hash_refresh_token(openchat_refresh))
         if record is not None:
-            crud.revoke_refresh_family(session, record.family_id)
+            _end_login(request, session, record.family_id)
     response.status_code = 204
     _clear_cookie(response)
     return response
