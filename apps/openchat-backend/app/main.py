@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import crud
+from app.api.operations import add_api_docs
 from app.api.routes import auth, chat, conversations, health, models
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
@@ -72,7 +73,16 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 await anyio.to_thread.run_sync(registry.close)
             engine.dispose()
 
-    app = FastAPI(title="OpenChat", version="0.1.0", lifespan=lifespan, generate_unique_id_function=operation_id)
+    app = FastAPI(
+        title="OpenChat",
+        version="0.1.0",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # Served by add_api_docs below, behind OPENCHAT_API_DOCS.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = sessions
@@ -95,6 +105,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+    add_api_docs(app, settings, openapi)
 
     app.add_middleware(
         CORSMiddleware,

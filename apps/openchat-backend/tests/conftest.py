@@ -114,6 +114,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "rate_limit_login": "1000/minute",
             "rate_limit_signup": "1000/minute",
             "rate_limit_chat": "1000/minute",
+            # Tests read the schema over HTTP (off by default: see test_health).
+            "api_docs_access": "open",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

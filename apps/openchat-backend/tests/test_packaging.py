@@ -27,6 +27,9 @@ def test_docker_compose_file_is_valid() -> None:
     services = yaml.safe_load(result.stdout)["services"]
     assert {"backend", "frontend", "postgres"} <= set(services)
     assert services["frontend"]["environment"]["BACKEND_URL"] == "http://backend:8000"
+    # Only the frontend is published; the backend (metrics, docs) stays on the internal network.
+    assert "ports" not in services["backend"]
+    assert [str(port.get("published", port)) for port in services["frontend"]["ports"]] == ["3000"]
 
 
 @pytest.mark.parametrize("app", ["openchat-backend", "openchat-frontend"])

@@ -1,13 +1,19 @@
 """Liveness, readiness and Prometheus metrics (outside /api/v1)."""
 
+import logging
+
 import anyio
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import OperationalError
 
 from app import crud
-from app.api.deps import RegistryDep, SessionFactoryDep
+from app.api.deps import RegistryDep, SessionFactoryDep, SettingsDep
+from app.api.operations import check_access
 from app.core.metrics import engine_metrics
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -29,7 +35,9 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
         await anyio.to_thread.run_sync(database)
         checks["database"] = "ok"
     except Exception as error:  # noqa: BLE001 - readiness reports any failure
-        checks["database"] = f"error: {error}"
+        # What is down, not the driver's message (it names hosts, users, SQL): that goes to the log.
+        log.warning("Readiness: the database check failed: %s", error)
+        checks["database"] = "error: unreachable" if isinstance(error, OperationalError) else "error: query failed"
     model = await registry.get(None)
     # Listed means the GGUF metadata was read (local) or the provider answered (remote); a local
     # engine that was given up on is never the default.
@@ -44,5 +52,6 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
 
 
 @router.get("/metrics")
-async def metrics(registry: RegistryDep) -> Response:
+async def metrics(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
+    check_access(request, settings.metrics_access, settings)  # OPENCHAT_METRICS
     return Response(generate_latest() + engine_metrics(registry.engines.all()), media_type=CONTENT_TYPE_LATEST)
