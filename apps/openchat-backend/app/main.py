@@ -19,7 +19,8 @@ from app.api.routes import auth, chat, conversations, health, models
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
-from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
+from app.core.log_context import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import EndedLogins, load_secret_key
 from app.llm.registry import ModelRegistry
@@ -45,6 +46,7 @@ SWITCH_INTERVAL_S = 0.001
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    configure_logging()
     engine = make_engine(
         settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s
     )
@@ -116,4 +118,5 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware, trust_incoming=settings.trust_request_id)  # outermost: all of it has the id
     return app

@@ -14,13 +14,20 @@ ALEMBIC_DIR = Path(__file__).resolve().parents[1] / "alembic"
 
 def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout_s: float = 30) -> Engine:
     parsed = make_url(url)
-    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
+    # hide_parameters: SQL errors and SQL logging leave out the values (message text, password
+    # and token hashes), so a logged database error never carries them.
+    options: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout": pool_timeout_s,
+        "hide_parameters": True,
+    }
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         if parsed.database in (None, "", ":memory:"):
-            pool = {}  # an in-memory database keeps SQLAlchemy's own pool (a connection per thread): no sizes
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
+            options = {"hide_parameters": True}  # in memory: SQLAlchemy's own pool (a connection per thread), no sizes
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,7 +42,7 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         # Only psycopg 3 is installed; accept plain postgresql:// URLs.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, **pool)
+    return create_engine(url, pool_pre_ping=True, **options)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
