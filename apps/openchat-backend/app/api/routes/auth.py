@@ -129,10 +129,10 @@ def refresh(
     settings: SettingsDep,
     openchat_refresh: Annotated[str | None, Cookie()] = None,
 ) -> TokenOut:
-    """Rotate the refresh token. Of concurrent refreshes with one token, exactly one rotates it;
-    within `refresh_grace_s` of that rotation the others get the same successor (the newest one,
-    if it was rotated again meanwhile). After the window, a rotated token coming back may have
-    been stolen: the whole login ends."""
+    # Rotate the refresh token. Of concurrent refreshes with one token, exactly one rotates it;
+    # within `refresh_grace_s` of that rotation the others get the same successor (the newest one,
+    # if it was rotated again meanwhile). After the window, a rotated token coming back may have
+    # been stolen: the whole login ends. (Comments, not a docstring: that would enter the schema.)
     if not openchat_refresh:
         raise ApiError(401, "unauthorized", "No refresh token: log in again.")
     secret: str = request.app.state.secret_key
@@ -175,7 +175,7 @@ def logout(
     session: SessionDep,
     openchat_refresh: Annotated[str | None, Cookie()] = None,
 ) -> Response:
-    """Ends the login of the refresh cookie: its refresh tokens and its access tokens."""
+    # Ends the login of the refresh cookie: its refresh tokens and its access tokens.
     if openchat_refresh:
         record = crud.get_refresh_token(session, hash_refresh_token(openchat_refresh))
         if record is not None:
