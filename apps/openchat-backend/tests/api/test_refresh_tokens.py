@@ -112,6 +112,23 @@ async def test_parallel_refreshes_with_one_token_all_get_the_same_successor(
     assert again.status_code == 200 and cookie(again) not in (first, successor)
 
 
+async def test_fifteen_rounds_of_three_refreshes_at_once_never_fork_or_end_the_login(
+    app_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The issue's reproduction, without any arranged interleaving: three tabs, fifteen times."""
+    await signup(app_client, "rounds@example.com")
+    current = app_client.cookies.get("openchat_refresh", path="/api/v1/auth")
+    for round_ in range(15):
+        assert current
+        responses = await asyncio.gather(*(tab(app_client, current).post(REFRESH) for _ in range(3)))
+        assert [r.status_code for r in responses] == [200, 200, 200], (round_, [r.text for r in responses])
+        successors = {cookie(r) for r in responses}
+        assert len(successors) == 1 and current not in successors, round_
+        current = successors.pop()
+    rows = tokens(settings)
+    assert len(rows) == 16 and all(row.revoked_at is None for row in rows)
+
+
 async def test_reuse_after_the_grace_window_still_ends_the_login(
     app_client: httpx.AsyncClient, settings: Settings
 ) -> None:
