@@ -104,7 +104,7 @@ def _write_new_key(path: Path) -> None:
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: str
-    login_id: str | None  # the refresh-token family the token came from (None: issued before 0.2)
+    login_id: str | None  # the refresh-token family it came from (None: issued before tokens named it)
 
 
 def create_access_token(secret: str, user_id: str, minutes: float, login_id: str) -> tuple[str, int]:
@@ -113,7 +113,6 @@ def create_access_token(secret: str, user_id: str, minutes: float, login_id: str
     claims: dict[str, Any] = {
         "sub": user_id,
         "sid": login_id,  # logout ends every access token of the login (EndedLogins)
-        "jti": secrets.token_urlsafe(12),
         "iat": now,
         "nbf": now,
         "exp": now + expires,
