@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from app import crud
 from app.core.config import Settings
+from app.core.db import make_engine, run_migrations
+from app.core.security import hash_refresh_token
 from app.models import RefreshToken
 from tests.conftest import signup
 from tests.fakes import FakeRegistry
@@ -90,7 +92,7 @@ async def test_parallel_refreshes_with_one_token_all_get_the_same_successor(
     await signup(app_client, "tabs@example.com")
     first = app_client.cookies.get("openchat_refresh", path="/api/v1/auth")
     assert first
-    all_read_before_any_rotates(crud_hash(first), PARALLEL)
+    all_read_before_any_rotates(hash_refresh_token(first), PARALLEL)
 
     tabs = [tab(app_client, first) for _ in range(PARALLEL)]
     responses = await asyncio.gather(*(t.post(REFRESH) for t in tabs))
@@ -169,10 +171,8 @@ async def test_a_tab_late_with_an_old_token_gets_the_newest_successor(
     assert (await tab(app_client, third or "").post(REFRESH)).status_code == 200
 
 
-def test_only_one_of_two_rotations_of_the_same_token_wins(database_url: str, make_settings: Any) -> None:
+def test_only_one_of_two_rotations_of_the_same_token_wins(database_url: str) -> None:
     """The check-and-mark itself: two requests that both read the token as unused."""
-    from app.core.db import make_engine, run_migrations
-
     engine = make_engine(database_url)
     run_migrations(engine)
     expires = datetime.now(UTC) + timedelta(days=1)
@@ -223,9 +223,3 @@ async def test_replicas_sharing_redis_share_ended_logins(make_settings: Any, mak
 def bearer(response: httpx.Response) -> dict[str, str]:
     assert response.status_code in (200, 201), response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def crud_hash(token: str) -> str:
-    from app.core.security import hash_refresh_token
-
-    return hash_refresh_token(token)
