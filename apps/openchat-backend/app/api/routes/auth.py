@@ -34,7 +34,7 @@ def refuse_cross_origin(request: Request, settings: SettingsDep) -> None:
     raise ApiError(
         403,
         "cross_origin",
-        "Sign-in requests from another site's pages are refused. "
+        "Sign-up, login, refresh and logout are refused from another site's pages. "
         "If this is your own web app, add its origin to OPENCHAT_CORS_ORIGINS.",
     )
 
