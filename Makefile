@@ -115,7 +115,7 @@ run: setup ## Install (first time) and start backend :8000 and frontend :3000; C
 	@env --default-signal=INT,QUIT bash scripts/run.sh $(BACKEND) $(BACKEND_PORT) $(if $(HAS_FRONTEND),$(FRONTEND) $(FRONTEND_PORT))
 
 dev: $(VENV)/.dev-installed engine models ## Backend with auto-reload (port 8000)
-	cd $(BACKEND) && .venv/bin/uvicorn app:app --reload --port $(BACKEND_PORT)
+	cd $(BACKEND) && .venv/bin/uvicorn app:app --reload --port $(BACKEND_PORT) --no-proxy-headers
 
 # ---------------------------------------------------------------------------------------
 # Tests, lint, benchmarks

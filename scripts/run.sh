@@ -51,7 +51,7 @@ if [[ -z $backend_cmd ]]; then
   [[ -x $backend_dir/.venv/bin/uvicorn ]] || die "$backend_dir/.venv is not installed (run: make setup)"
   # app:app is the attribute `app` of the package app, built on first access (app/__init__.py).
   # shellcheck disable=SC2016  # $PORT is expanded by the server's shell
-  backend_cmd='exec .venv/bin/uvicorn app:app --host 0.0.0.0 --port "$PORT"'
+  backend_cmd='exec .venv/bin/uvicorn app:app --host 0.0.0.0 --port "$PORT" --no-proxy-headers'
 fi
 
 frontend_cmd=${OPENCHAT_FRONTEND_CMD:-}

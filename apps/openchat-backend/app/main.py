@@ -12,6 +12,7 @@ import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import crud
 from app.api.operations import add_api_docs
@@ -118,5 +119,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    # The one place that decides whom a request comes from (rate limits, cookies' Secure flag):
+    # forwarding headers count only from OPENCHAT_TRUSTED_PROXIES. Every start path runs uvicorn
+    # with --no-proxy-headers, so that uvicorn's own handling does not decide first.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware, trust_incoming=settings.trust_request_id)  # outermost: all of it has the id
     return app

@@ -165,7 +165,17 @@ class Backend:
         log(f"== starting backend '{self.name}' on port {self.port} ({settings}); its log: {self.log_path}")
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app:app", "--port", str(self.port), "--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "app:app",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                    "--no-proxy-headers",
+                ],
                 cwd=BACKEND_DIR,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,

@@ -52,6 +52,8 @@ RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: the peer's, or what a trusted proxy says (OPENCHAT_TRUSTED_PROXIES),
+    as ProxyHeadersMiddleware resolved it; a forwarding header from anyone else is ignored."""
     return request.client.host if request.client else "unknown"
 
 

@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_ID = "qwen2.5-coder-1.5b-instruct"
@@ -88,6 +88,25 @@ class Settings(BaseSettings):
     rate_limit_login: str = Field("10/minute", validation_alias=_env("OPENCHAT_RATE_LIMIT_LOGIN"))
     rate_limit_signup: str = Field("20/hour", validation_alias=_env("OPENCHAT_RATE_LIMIT_SIGNUP"))
     rate_limit_chat: str = Field("60/minute", validation_alias=_env("OPENCHAT_RATE_LIMIT_CHAT"))
+    # Login: OPENCHAT_RATE_LIMIT_LOGIN counts failed logins per account and address; this counts
+    # every login attempt per address, whatever the account (one machine trying many accounts).
+    rate_limit_login_address: str = Field("30/minute", validation_alias=_env("OPENCHAT_RATE_LIMIT_LOGIN_ADDRESS"))
+    # After this many failed logins to one account within 15 minutes, from any addresses, each
+    # further attempt waits a short delay that doubles with each failure (up to 30 s), except from
+    # an address that logged in to that account before. Never a lock on the account alone.
+    login_backoff_after: int = Field(20, ge=1, validation_alias=_env("OPENCHAT_LOGIN_BACKOFF_AFTER"))
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or networks,
+    # comma-separated ("*" = any, "" = none). Loopback: the bundled Next.js server on this machine.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1"], validation_alias=_env("OPENCHAT_TRUSTED_PROXIES")
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     cors_origins: list[str] = Field(
         ["http://localhost:3000", "http://127.0.0.1:3000"], validation_alias=_env("OPENCHAT_CORS_ORIGINS")

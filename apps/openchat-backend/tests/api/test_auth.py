@@ -226,7 +226,7 @@ async def test_rate_limits_answer_429_with_retry_after(make_settings: Any, make_
     client = await make_client(settings, FakeRegistry(settings))
     headers = await signup(client, "limits@example.com")
 
-    # Login: per account, whatever the password.
+    # Login: failures per account and address, then even the right password waits.
     for _ in range(3):
         await client.post("/api/v1/auth/login", json={"email": "limits@example.com", "password": "wrong wrong"})
     blocked = await client.post("/api/v1/auth/login", json={"email": "limits@example.com", "password": PASSWORD})

@@ -94,9 +94,11 @@ export function backendEnv(dataDir: string, extra: Record<string, string> = {}):
   };
 }
 
-/** `uvicorn app:app` from ../openchat-backend on 127.0.0.1:`port`. */
+/** `uvicorn app:app` from ../openchat-backend on 127.0.0.1:`port`, started as `make run` starts it
+ * (forwarding headers are the app's to judge: OPENCHAT_TRUSTED_PROXIES). */
 export function startBackend(name: string, port: number, env: Record<string, string>) {
-  return start(name, UVICORN, ["app:app", "--host", "127.0.0.1", "--port", String(port)], BACKEND_DIR, env);
+  const args = ["app:app", "--host", "127.0.0.1", "--port", String(port), "--no-proxy-headers"];
+  return start(name, UVICORN, args, BACKEND_DIR, env);
 }
 
 /** SIGTERM to the whole process group (a server's children too). */

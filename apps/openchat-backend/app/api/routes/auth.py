@@ -7,7 +7,7 @@ client; the refresh token lives only in an httpOnly SameSite=Strict cookie on th
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Request, Response
+from fastapi import APIRouter, Cookie, Depends, Request, Response
 
 from app import crud
 from app.api.deps import CurrentUser, RateLimitsDep, SessionDep, SettingsDep, client_ip
@@ -23,7 +23,24 @@ from app.core.security import (
 from app.models import User
 from app.schemas import AuthStatusOut, Credentials, SignupBody, TokenOut, UserOut
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+
+def refuse_cross_origin(request: Request, settings: SettingsDep) -> None:
+    """A browser says which page sent a POST (Origin): another site's page may not sign someone in
+    or out here. Requests without an Origin (scripts, curl) are not from a browser page."""
+    origin = request.headers.get("origin")
+    if request.method in ("GET", "HEAD", "OPTIONS") or origin is None:
+        return
+    if origin == f"{request.url.scheme}://{request.url.netloc}" or origin in settings.cors_origins:
+        return
+    raise ApiError(
+        403,
+        "cross_origin",
+        "Sign-up, login, refresh and logout are refused from another site's pages. "
+        "If this is your own web app, add its origin to OPENCHAT_CORS_ORIGINS.",
+    )
+
+
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(refuse_cross_origin)])
 
 REFRESH_COOKIE = "openchat_refresh"
 COOKIE_PATH = "/api/v1/auth"
@@ -105,14 +122,16 @@ def login(
     settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> TokenOut:
-    # Per IP (one machine trying many accounts) and per account (many machines, one account).
-    limits.check("login", f"ip:{client_ip(request)}")
-    limits.check("login", f"account:{body.email}")
+    # Per address, per (account, address), and a short growing delay per account (rate_limit.py).
+    address = client_ip(request)
+    limits.check_login(body.email, address)
     user = crud.get_user_by_email(session, body.email)
     hashed = user.hashed_password if user and user.hashed_password else _DUMMY_HASH
     valid = verify_password(body.password, hashed)
     if not user or not user.hashed_password or not valid:
+        limits.login_failed(body.email, address)
         raise ApiError(401, "invalid_credentials", "Email or password is incorrect.")
+    limits.login_succeeded(body.email, address)
     return _issue(request, response, session, settings, user)
 
 

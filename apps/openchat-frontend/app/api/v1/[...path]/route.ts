@@ -4,6 +4,9 @@
  */
 import type { NextRequest } from "next/server";
 
+import { clientAddressHookInstalled } from "@/lib/client-address-hook";
+import { CLIENT_ADDRESS_HEADER, foreignOrigin } from "@/lib/proxy-headers";
+
 export const dynamic = "force-dynamic";
 export const runtime = "nodejs";
 
@@ -33,8 +36,12 @@ async function proxy(request: NextRequest, context: Context): Promise<Response> 
     const value = request.headers.get(name);
     if (value) headers.set(name, value);
   }
-  const forwardedFor = request.headers.get("x-forwarded-for");
-  if (forwardedFor) headers.set("x-forwarded-for", forwardedFor);
+  // The address this server saw (or its trusted proxies did): the backend's rate limits count it.
+  // Without the hook, the header could be the client's own: then none is sent (safe, but shared).
+  const client = clientAddressHookInstalled() ? request.headers.get(CLIENT_ADDRESS_HEADER) : null;
+  if (client) headers.set("x-forwarded-for", client);
+  const origin = foreignOrigin(request.headers.get("origin"), request.headers.get("host"));
+  if (origin) headers.set("origin", origin);
   headers.set(
     "x-forwarded-proto",
     request.headers.get("x-forwarded-proto") ?? request.nextUrl.protocol.replace(":", ""),
