@@ -50,8 +50,10 @@ backend_cmd=${OPENCHAT_BACKEND_CMD:-}
 if [[ -z $backend_cmd ]]; then
   [[ -x $backend_dir/.venv/bin/uvicorn ]] || die "$backend_dir/.venv is not installed (run: make setup)"
   # app:app is the attribute `app` of the package app, built on first access (app/__init__.py).
-  # shellcheck disable=SC2016  # $PORT is expanded by the server's shell
-  backend_cmd='exec .venv/bin/uvicorn app:app --host 0.0.0.0 --port "$PORT" --no-proxy-headers'
+  # Loopback only: browsers reach the API through the frontend (:3000); OPENCHAT_BACKEND_HOST=0.0.0.0
+  # exposes it (and /metrics) to the network.
+  # shellcheck disable=SC2016  # $PORT and the host are expanded by the server's shell
+  backend_cmd='exec .venv/bin/uvicorn app:app --host "${OPENCHAT_BACKEND_HOST:-127.0.0.1}" --port "$PORT" --no-proxy-headers'
 fi
 
 frontend_cmd=${OPENCHAT_FRONTEND_CMD:-}
