@@ -21,6 +21,7 @@ from app.core.errors import install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import load_secret_key
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.llm.registry import ModelRegistry
 from app.schemas import openapi_extra_schemas
 from app.services.chat import ChatService
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
