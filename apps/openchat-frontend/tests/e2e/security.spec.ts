@@ -57,6 +57,13 @@ downTest("a hostile next after sign-up or login lands on the app's own origin", 
   await page.goto(`/login?next=${encodeURIComponent("//evil.com/")}`);
   await landsHome();
 
+  // A path on this origin is still followed, query included.
+  await page.getByTestId("user-menu").click();
+  await page.getByTestId("logout").click();
+  await page.goto(`/login?next=${encodeURIComponent("/c/some-conversation?from=login")}`);
+  await auth.login(email, "correct-horse-9");
+  await expect(page).toHaveURL(`${appOrigin}/c/some-conversation?from=login`);
+
   expect(reachedEvil).toEqual([]);
 });
 
