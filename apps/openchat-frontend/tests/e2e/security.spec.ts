@@ -120,7 +120,8 @@ test("pages carry a nonce-based CSP and the security headers; API answers carry 
 test("chatting, menus, dialogs and math raise no CSP violation", async ({ page, chat }) => {
   const violations = await watchCsp(page);
   await chat.goto("/");
-  // A real reply from the model (Markdown and highlighting load on demand).
+  // A real reply from the model (Markdown and highlighting load on demand), kept short.
+  await chat.setMaxTokens(8);
   await chat.sendAndWait("Say hello in one short sentence.");
   const id = await chat.currentConversationId();
   // Menus and dialogs (Radix inserts a style element to lock scrolling).
@@ -225,6 +226,7 @@ test("a <script>, onerror or javascript: message and reply run nothing and are s
       ],
       data: { max_tokens: 4 },
     },
+    timeout: 90_000, // the whole (short) reply, from a model that may be busy
   });
   expect(created.status()).toBe(200);
   await created.text();
@@ -239,7 +241,8 @@ test("a <script>, onerror or javascript: message and reply run nothing and are s
   await expect(page.locator('a[href^="javascript:" i]')).toHaveCount(0);
   await reply.getByText("x", { exact: true }).click();
 
-  // Typed into the composer, with the real model answering.
+  // Typed into the composer, with the real model answering (briefly).
+  await chat.setMaxTokens(8);
   await chat.sendAndWait(HOSTILE_TYPED);
   await expect(chat.userMessages.last().getByTestId("message-content")).toHaveText(HOSTILE_TYPED);
 
