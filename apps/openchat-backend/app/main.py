@@ -24,6 +24,7 @@ from app.core.log_context import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import EndedLogins, load_secret_key
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.llm.registry import ModelRegistry
 from app.schemas import openapi_extra_schemas
 from app.services.chat import ChatService
@@ -123,5 +124,6 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     # forwarding headers count only from OPENCHAT_TRUSTED_PROXIES. Every start path runs uvicorn
     # with --no-proxy-headers, so that uvicorn's own handling does not decide first.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    app.add_middleware(RequestIdMiddleware, trust_incoming=settings.trust_request_id)  # outermost: all of it has the id
+    app.add_middleware(RequestIdMiddleware, trust_incoming=settings.trust_request_id)  # all of it has the id
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response has the headers
     return app

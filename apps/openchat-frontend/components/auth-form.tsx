@@ -5,11 +5,12 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import * as React from "react";
 
-import { safeNext, useAuth } from "@/components/auth-provider";
+import { useAuth } from "@/components/auth-provider";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { ApiError } from "@/lib/api";
+import { safeNext } from "@/lib/safe-next";
 
 type Mode = "login" | "signup";
 
@@ -46,7 +47,7 @@ export function AuthForm({ mode }: { mode: Mode }) {
   const auth = useAuth();
   const router = useRouter();
   const params = useSearchParams();
-  const next = safeNext(params.get("next"));
+  const requested = params.get("next");
   const [email, setEmail] = React.useState("");
   const [password, setPassword] = React.useState("");
   const [errors, setErrors] = React.useState<{ email?: string; password?: string; form?: string }>({});
@@ -54,8 +55,8 @@ export function AuthForm({ mode }: { mode: Mode }) {
 
   // No login needed (single-user mode) or already signed in: go where the user was headed.
   React.useEffect(() => {
-    if (auth.status === "authenticated") router.replace(next);
-  }, [auth.status, next, router]);
+    if (auth.status === "authenticated") router.replace(safeNext(requested, window.location.origin));
+  }, [auth.status, requested, router]);
 
   const onSubmit = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -66,7 +67,7 @@ export function AuthForm({ mode }: { mode: Mode }) {
     try {
       if (mode === "login") await auth.login(email.trim(), password);
       else await auth.signup(email.trim(), password);
-      router.replace(next);
+      router.replace(safeNext(requested, window.location.origin));
     } catch (error) {
       setErrors(messageFor(error, mode));
       setSubmitting(false);
@@ -75,7 +76,8 @@ export function AuthForm({ mode }: { mode: Mode }) {
 
   const title = mode === "login" ? "Welcome back" : "Create your account";
   const other = mode === "login" ? "/signup" : "/login";
-  const otherHref = params.get("next") ? `${other}?next=${encodeURIComponent(next)}` : other;
+  // Passed on as given: the other page checks it the same way.
+  const otherHref = requested ? `${other}?next=${encodeURIComponent(requested)}` : other;
 
   return (
     <main className="flex min-h-dvh items-center justify-center bg-muted/40 px-4 py-10">

@@ -29,14 +29,6 @@ export function loginHref(next: string, page: "/login" | "/signup" = "/login"): 
   return next && next !== "/" ? `${page}?next=${encodeURIComponent(next)}` : page;
 }
 
-/** Only same-site paths are allowed as a post-login target. */
-export function safeNext(next: string | null | undefined): string {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/login") || next.startsWith("/signup")) {
-    return "/";
-  }
-  return next;
-}
-
 export function AuthProvider({ children }: { children: React.ReactNode }) {
   const router = useRouter();
   const [mode, setMode] = React.useState<AuthMode>("unknown");

@@ -1,6 +1,7 @@
 "use client";
 
 import "katex/dist/katex.min.css"; // bundled with its fonts from the npm package: nothing is fetched elsewhere
+import { ImageIcon } from "lucide-react";
 import * as React from "react";
 import ReactMarkdown, { type Components, type Options } from "react-markdown";
 import rehypeKatex from "rehype-katex";
@@ -37,9 +38,29 @@ function CodeBlock({ children, ...props }: React.ComponentProps<"pre">) {
   );
 }
 
+/**
+ * An image in a message is shown as a link to it, never loaded: a reply steered by a prompt
+ * injection could otherwise send what it read to any server through an image URL, with no click.
+ */
+function ImageLink({ src, alt, title }: React.ComponentProps<"img">) {
+  const label = alt || "Image";
+  const url = typeof src === "string" ? src : "";
+  // react-markdown has already emptied an unsafe URL (javascript:, data:, …): keep only the text.
+  if (!url) return <span data-testid="image-link">[{label}]</span>;
+  return (
+    <a href={url} target="_blank" rel="noopener noreferrer nofollow" title={title} data-testid="image-link">
+      <ImageIcon className="mr-1 inline size-[1em] align-[-0.125em]" aria-hidden />
+      {label} <span className="break-all text-muted-foreground">({url})</span>
+    </a>
+  );
+}
+
 const components: Components = {
   pre: ({ node: _node, ...props }) => <CodeBlock {...props} />,
-  a: ({ node: _node, ...props }) => <a target="_blank" rel="noopener noreferrer" {...props} />,
+  // A link whose URL react-markdown emptied as unsafe (javascript:, …) is left as its text.
+  a: ({ node: _node, href, ...props }) =>
+    href ? <a target="_blank" rel="noopener noreferrer" href={href} {...props} /> : <span>{props.children}</span>,
+  img: ({ node: _node, ...props }) => <ImageLink {...props} />,
   // A table wider than the reply scrolls sideways on its own.
   table: ({ node: _node, ...props }) => (
     <div className="table-scroll" data-testid="table-scroll">
