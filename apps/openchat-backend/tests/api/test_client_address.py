@@ -4,6 +4,7 @@ limit for a chunked body. Through the ASGI app with a chosen peer address, and t
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,7 +19,7 @@ from limits.storage import memory as memory_storage
 from app.core import rate_limit
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import free_port
+from tests.conftest import chat_scope, free_port
 from tests.fakes import FakeRegistry
 
 PASSWORD = "correct horse battery"
@@ -280,3 +281,38 @@ async def test_an_oversized_chunked_body_is_413_through_uvicorn(make_settings: C
             "/api/v1/chat", content=chunks(300_000), headers={"Content-Type": "application/json"}
         )
     assert response.status_code == 413 and "larger than 100000 bytes" in response.json()["detail"]
+
+
+async def test_a_chunked_chat_request_still_notices_the_client_leaving(make_settings: Callable[..., Settings]) -> None:
+    """Every POST through the Next.js proxy is chunked, so the body is read by the body limit
+    first; the chat must still see the client go away mid-reply (and stop, as it is not resumable)."""
+    settings = make_settings()
+    app = create_app(settings, registry=FakeRegistry(settings, tokens=[f" t{i}" for i in range(40)], delay=0.02))
+    request = json.dumps({"id": "left", "messages": [{"role": "user", "content": "Hi"}]}).encode()
+    pending = [
+        {"type": "http.request", "body": request[:20], "more_body": True},
+        {"type": "http.request", "body": request[20:], "more_body": False},
+    ]
+    sent: list[bytes] = []
+    second_token = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop(0)
+        await second_token.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message.get("body", b""))
+            if b"".join(sent).count(b'"token"') >= 2:
+                second_token.set()
+
+    scope = chat_scope(request)
+    scope["headers"] = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    async with LifespanManager(app) as manager:
+        await manager.app(scope, receive, send)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
+            reply = (await client.get("/api/v1/conversations/left")).json()["messages"][-1]
+    assert (reply["status"], reply["finish_reason"]) == ("cancelled", "cancelled")
+    assert len(reply["content"].split()) < 40
