@@ -86,14 +86,11 @@ async def trim_history(
     """Drop the oldest turns (system messages kept) until the prompt fits in `budget` tokens.
 
     `count_tokens` counts a whole prompt exactly; `count_each` gives each message's share of it.
-    Each message is counted once (count_each), and whole prompts a few times whatever their
-    length, so the work grows with the history, not its square. Returns the messages to send,
-    how many were left out, and the prompt's tokens. Raises ValueError when even the system
-    prompt plus the last message do not fit.
+    Each message is counted once (count_each); whole prompts are counted only once they fit the
+    budget (and the last message alone), so the work grows with the history, not its square.
+    Returns the messages to send, how many were left out, and the prompt's tokens. Raises
+    ValueError when even the system prompt plus the last message do not fit.
     """
-    total = await count_tokens(messages)
-    if total <= budget:
-        return messages, 0, total
     system = [m for m in messages if isinstance(m, SystemMessage)]
     rest = [m for m in messages if not isinstance(m, SystemMessage)]
     last_alone = await count_tokens(system + rest[-1:])
@@ -101,16 +98,15 @@ async def trim_history(
         raise ValueError("last message too long")
     sizes = await count_each(messages)
     rest_sizes = [size for message, size in zip(messages, sizes, strict=True) if not isinstance(message, SystemMessage)]
-    # The prompt's tokens that belong to no single message of `rest` (template, system prompts).
-    fixed = total - sum(rest_sizes)
+    # The most recent messages whose shares fit beside the system prompt and the last message.
     first = len(rest) - 1  # the oldest message kept
-    used = fixed + rest_sizes[first]
+    used = last_alone
     while first > 0 and used + rest_sizes[first - 1] <= budget:
         first -= 1
         used += rest_sizes[first]
     while True:
         # A history should not open with a reply whose question was dropped.
-        while first < len(rest) - 1 and not isinstance(rest[first], HumanMessage):
+        while 0 < first < len(rest) - 1 and not isinstance(rest[first], HumanMessage):
             first += 1
         kept = system + rest[first:]
         tokens = last_alone if first == len(rest) - 1 else await count_tokens(kept)

@@ -102,5 +102,5 @@ async def test_trimming_a_long_history_counts_each_message_once(make_settings: A
     trimmed = next(json.loads(line) for line in response.text.splitlines() if '"trimmed"' in line)
     kept = 999 - trimmed["omitted_messages"]
     assert registry.messages_counted_each == 999
-    # Whole prompts: the history once, then what was kept (and the last message alone), not the history again.
-    assert registry.prompt_messages_counted <= 999 + 2 * kept
+    # Whole prompts: the last message alone, then what was kept; never the whole history.
+    assert registry.prompt_messages_counted == 1 + kept
