@@ -330,10 +330,7 @@ class EngineProcess:
     async def _count(self, client: httpx.AsyncClient, messages: list[dict[str, str]]) -> int:
         templated = await client.post("/apply-template", json={"messages": messages})
         templated.raise_for_status()
-        return await self._tokens(client, templated.json()["prompt"], add_special=True)
-
-    async def _tokens(self, client: httpx.AsyncClient, text: str, add_special: bool = False) -> int:
-        tokens = await client.post("/tokenize", json={"content": text, "add_special": add_special})
+        tokens = await client.post("/tokenize", json={"content": templated.json()["prompt"], "add_special": True})
         tokens.raise_for_status()
         return len(tokens.json()["tokens"])
 
@@ -342,18 +339,39 @@ class EngineProcess:
             # What one more message adds besides its text: two copies of a message minus one.
             one = [{"role": "user", "content": "a"}]
             added = await self._count(client, one * 2) - await self._count(client, one)
-            self._tokens_per_message = added - await self._tokens(client, "a")
-        counts = []
-        for message in messages:
-            key = hashlib.blake2b(message["content"].encode(), digest_size=16).digest()
-            if (tokens := self._text_tokens.get(key)) is None:
-                tokens = await self._tokens(client, message["content"])
+            self._tokens_per_message = added - (await self._texts_tokens(client, ["a"]))[0]
+        keys = [hashlib.blake2b(m["content"].encode(), digest_size=16).digest() for m in messages]
+        new = {key: m["content"] for key, m in zip(keys, messages, strict=True) if key not in self._text_tokens}
+        if new:
+            for key, tokens in zip(new, await self._texts_tokens(client, list(new.values())), strict=True):
                 self._text_tokens[key] = tokens
-                if len(self._text_tokens) > TEXT_TOKENS_REMEMBERED:
-                    self._text_tokens.popitem(last=False)
-            else:
-                self._text_tokens.move_to_end(key)
-            counts.append(tokens + self._tokens_per_message)
+        counts = []
+        for key in keys:
+            self._text_tokens.move_to_end(key)
+            counts.append(self._text_tokens[key] + self._tokens_per_message)
+        while len(self._text_tokens) > TEXT_TOKENS_REMEMBERED:
+            self._text_tokens.popitem(last=False)
+        return counts
+
+    async def _texts_tokens(self, client: httpx.AsyncClient, texts: list[str]) -> list[int]:
+        """Each text's tokens, in one request (one per text took ~6 ms each): the texts joined by
+        blank lines are tokenized with each token's bytes, and each token counts for the text its
+        first byte is in. Blank lines are tokens of their own, so few tokens straddle two texts."""
+        separator = b"\n\n"  # its own token(s), counted for no text
+        encoded = [text.encode() for text in texts]
+        body = {"content": separator.join(encoded).decode(), "with_pieces": True, "parse_special": False}
+        response = await client.post("/tokenize", json=body)
+        response.raise_for_status()
+        counts = [0] * len(texts)
+        starts = [0, *itertools.accumulate(len(text) + len(separator) for text in encoded)]
+        index = offset = 0
+        for token in response.json()["tokens"]:
+            while index < len(texts) - 1 and offset >= starts[index + 1]:
+                index += 1
+            if offset < starts[index] + len(encoded[index]):  # not a separator's token
+                counts[index] += 1
+            piece = token["piece"]
+            offset += len(piece.encode()) if isinstance(piece, str) else len(piece)
         return counts
 
     # -- supervision (its own thread) ------------------------------------------------------
