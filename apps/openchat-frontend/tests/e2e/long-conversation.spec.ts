@@ -1,4 +1,4 @@
-import { expect, serverEnv, test } from "./fixtures";
+import { downTest, expect, serverEnv, test } from "./fixtures";
 import { TEST_MODEL } from "./servers";
 
 /** Messages stored before the reply: alternating user and ai, ending with the user's. */
@@ -107,3 +107,27 @@ test("sending in a conversation whose earlier messages are not loaded keeps them
   await expect(page.getByTestId("load-earlier")).not.toBeAttached();
   await expect(page.getByTestId("message-list").getByText("message 0", { exact: true })).toBeAttached();
 });
+
+downTest(
+  "over the server's message limits, the page shows why and what to do, and keeps the user's message",
+  async ({ chat, page, downBackend }) => {
+    await downBackend.start({ OPENCHAT_MAX_MESSAGES: "3", OPENCHAT_MAX_MESSAGE_CHARS: "2000" });
+    await chat.goto("/");
+    const long = `${"abcd ".repeat(400)}abcde`; // 2,005 characters
+    await chat.send(long);
+    await expect(chat.error).toContainText("Message 1 has 2,005 characters");
+    await expect(chat.error).toContainText("OPENCHAT_MAX_MESSAGE_CHARS");
+    await expect(page.getByTestId("chat-error-hint")).toContainText("Shorten the message");
+    await expect(chat.userMessages).toHaveCount(1);
+    await expect(chat.userMessages.last()).toContainText(long.slice(-40));
+
+    await page.getByTestId("new-chat").click();
+    await chat.sendAndWait("Say OK.");
+    await chat.sendAndWait("Say OK again.");
+    await chat.send("And once more.");
+    await expect(chat.error).toContainText("this server takes at most 3");
+    await expect(page.getByTestId("chat-error-hint")).toContainText("start a new chat");
+    await expect(chat.userMessages).toHaveCount(3);
+    await expect(chat.userMessages.last()).toContainText("And once more.");
+  },
+);
