@@ -112,8 +112,13 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         title: action.title ?? null,
         hasEarlier: action.hasEarlier ?? false,
       };
-    case "prepend":
-      return { ...state, messages: [...action.messages, ...state.messages], hasEarlier: action.hasEarlier };
+    case "prepend": {
+      // Two loads may overlap (scrolling up, and sending, which loads all the rest): only
+      // messages before the first one shown are added, and once none remain, none remain.
+      const first = state.messages[0]?.position;
+      const older = action.messages.filter((m) => first == null || m.position == null || m.position < first);
+      return { ...state, messages: [...older, ...state.messages], hasEarlier: state.hasEarlier && action.hasEarlier };
+    }
     case "reset":
       return initialChatState;
     case "submit":

@@ -268,4 +268,13 @@ describe("earlier messages", () => {
     expect(state.messages.map((m) => m.position)).toEqual([...Array(200).keys()]);
     expect(state.hasEarlier).toBe(false);
   });
+
+  it("overlapping loads add each earlier message once", () => {
+    let state = chatReducer(initialChatState, { type: "load", messages: page(200, 300), hasEarlier: true });
+    // Sending loaded all the rest while the page before was still loading; the page arrives last.
+    state = chatReducer(state, { type: "prepend", messages: page(0, 200), hasEarlier: false });
+    state = chatReducer(state, { type: "prepend", messages: page(100, 200), hasEarlier: true });
+    expect(state.messages.map((m) => m.position)).toEqual([...Array(300).keys()]);
+    expect(state.hasEarlier).toBe(false);
+  });
 });
