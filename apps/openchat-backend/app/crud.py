@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.models import Conversation, Message, RefreshToken, User, new_id, utcnow
 from app.services.titles import make_title
@@ -143,16 +143,28 @@ def revoke_refresh_family(session: Session, family_id: str) -> None:
 # -- conversations --------------------------------------------------------------------------
 
 
-def get_conversation(
-    session: Session, user_id: str, conversation_id: str, *, with_messages: bool = False
-) -> Conversation:
+def get_conversation(session: Session, user_id: str, conversation_id: str) -> Conversation:
     query = select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-    if with_messages:
-        query = query.options(selectinload(Conversation.messages))
     conversation = session.scalar(query)
     if conversation is None:
         raise NotFoundError(conversation_id)
     return conversation
+
+
+def conversation_messages(
+    session: Session, conversation_id: str, *, before: int | None = None, limit: int | None = None
+) -> tuple[list[Message], bool]:
+    """A conversation's messages, oldest first: those before position `before` (all when None),
+    the latest `limit` of them (all when None). Returns them and whether earlier ones remain."""
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if before is not None:
+        query = query.where(Message.position < before)
+    query = query.order_by(Message.position.desc())
+    if limit is not None:
+        query = query.limit(limit + 1)
+    rows = list(session.scalars(query))
+    has_more = limit is not None and len(rows) > limit
+    return rows[:limit][::-1], has_more
 
 
 def sync_conversation(

@@ -259,6 +259,8 @@ class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    # Its place in the conversation, from 0: `before` of GET /conversations/{id} takes it.
+    position: int
     role: Literal["user", "ai", "system"]
     content: str
     status: Literal["complete", "cancelled", "error"]
@@ -310,7 +312,11 @@ class ConversationWithSettings(ConversationSummary):
 
 
 class ConversationOut(ConversationWithSettings):
+    """A conversation with its messages, oldest first: all of them, or the page asked for."""
+
     messages: list[MessageOut]
+    # Whether messages earlier than the first one returned exist (GET ?before=<its position>).
+    has_more: bool
 
 
 class ConversationPage(BaseModel):

@@ -23,7 +23,13 @@ export function adviceFor(error: ChatError): Advice {
       return { hint: "Change it in Chat settings, then send again.", field: OPTION_FIELDS[option] ?? null };
     }
     case "message_too_long":
+      // Over the server's length limit (the detail names its setting), Max tokens does not help.
+      if (error.message.includes("OPENCHAT_MAX_MESSAGE_CHARS")) {
+        return { hint: "Shorten the message (edit it above), or send it in parts.", field: null };
+      }
       return { hint: "Shorten your message (edit it above), or lower Max tokens in Chat settings.", field: "max_tokens" };
+    case "too_many_messages":
+      return { hint: "This conversation has reached the server's limit: start a new chat to go on.", field: null };
     case "unknown_model":
       return { hint: "Choose another model in Chat settings.", field: "model" };
     case "body_too_large":

@@ -193,6 +193,8 @@ function ChatApp() {
               onRetry={active.regenerate}
               onCancelRetry={stop}
               onOpenSettings={openSettings}
+              loadingEarlier={active.loadingEarlier}
+              onLoadEarlier={() => void active.loadEarlier()}
             />
           )}
           <div className={cn("shrink-0 px-3 pt-1 pb-3 sm:px-4", loadState.kind !== "ready" && "invisible")}>

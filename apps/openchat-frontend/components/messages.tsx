@@ -1,6 +1,6 @@
 "use client";
 
-import { ArrowDownIcon, Clock3Icon, InfoIcon, RotateCwIcon } from "lucide-react";
+import { ArrowDownIcon, ChevronsUpIcon, Clock3Icon, InfoIcon, RotateCwIcon } from "lucide-react";
 import * as React from "react";
 
 import { ChatErrorNotice } from "@/components/chat-error";
@@ -22,7 +22,13 @@ type Props = {
   onRetry: () => void;
   onCancelRetry: () => void;
   onOpenSettings: (field: SettingField) => void;
+  /** Loading the page of messages before the first one shown (the server has earlier ones: state.hasEarlier). */
+  loadingEarlier: boolean;
+  onLoadEarlier: () => void;
 };
+
+/** How close to the top (px) scrolling up loads the earlier messages. */
+const LOAD_EARLIER_PX = 300;
 
 function useCountdown(until: number | null): number {
   const [now, setNow] = React.useState(() => Date.now());
@@ -59,22 +65,45 @@ export function Messages({
   onRetry,
   onCancelRetry,
   onOpenSettings,
+  loadingEarlier,
+  onLoadEarlier,
 }: Props) {
   const { ref, atBottom, onScroll, scrollToBottom, follow } = useStickToBottom<HTMLDivElement>();
+  // Where the list was when earlier messages were asked for: once they are shown above, the
+  // messages in view stay where they were (the list grows upwards instead of jumping).
+  const anchor = React.useRef<{ firstId: string | undefined; height: number; top: number } | null>(null);
+  const firstId = state.messages[0]?.id;
+  const loadEarlier = React.useCallback(() => {
+    const el = ref.current;
+    if (!el || loadingEarlier) return;
+    anchor.current = { firstId, height: el.scrollHeight, top: el.scrollTop };
+    onLoadEarlier();
+  }, [ref, loadingEarlier, firstId, onLoadEarlier]);
+  const handleScroll = () => {
+    onScroll();
+    if (state.hasEarlier && (ref.current?.scrollTop ?? Infinity) < LOAD_EARLIER_PX) loadEarlier();
+  };
   const busy = isBusy(state);
   const seconds = useCountdown(state.status === "waiting" ? state.retryAt : null);
   const last = state.messages[state.messages.length - 1];
   const stoppedStats = useStoppedReplyStats(conversationId, state.messages);
 
   React.useLayoutEffect(() => {
+    const el = ref.current;
+    const saved = anchor.current;
+    if (el && saved && saved.firstId !== state.messages[0]?.id) {
+      anchor.current = null;
+      el.scrollTop = saved.top + (el.scrollHeight - saved.height);
+      return;
+    }
     follow();
-  }, [state.messages, state.error, state.status, follow]);
+  }, [state.messages, state.error, state.status, follow, ref]);
 
   return (
     <div className="relative flex min-h-0 flex-1 flex-col">
       <div
         ref={ref}
-        onScroll={onScroll}
+        onScroll={handleScroll}
         className="min-h-0 flex-1 overflow-y-auto"
         data-testid="message-list"
         role="log"
@@ -82,6 +111,19 @@ export function Messages({
         aria-live="off"
       >
         <div className="mx-auto flex w-full max-w-3xl flex-col gap-6 px-4 pt-6 pb-10">
+          {state.hasEarlier && (
+            <div className="flex justify-center">
+              <Button
+                variant="outline"
+                size="sm"
+                onClick={loadEarlier}
+                disabled={loadingEarlier}
+                data-testid="load-earlier"
+              >
+                <ChevronsUpIcon aria-hidden /> {loadingEarlier ? "Loading earlier messages…" : "Load earlier messages"}
+              </Button>
+            </div>
+          )}
           {state.messages.map((m, i) => (
             <React.Fragment key={m.id}>
               {m.role === "ai" && !!m.omittedMessages && <TrimNotice omitted={m.omittedMessages} />}

@@ -32,6 +32,9 @@ export function routeConversationId(pathname: string | null): string | null {
   }
 }
 
+/** Messages loaded at a time: a conversation opens on its latest page, earlier ones load on scrolling up. */
+export const PAGE_SIZE = 100;
+
 export type LoadState = { kind: "ready" } | { kind: "loading" } | { kind: "notfound" } | { kind: "error"; message: string };
 
 type Options = {
@@ -87,7 +90,8 @@ export function useActiveChat({ conversations, models }: Options) {
       if (fallback) watchSummary(id, fallback);
     },
   });
-  const { state, run, stop, load, reset, setTitle, clearError } = chat;
+  const { state, run, stop, load, prepend, reset, setTitle, clearError } = chat;
+  const [loadingEarlier, setLoadingEarlier] = React.useState(false);
   React.useEffect(() => {
     setOpenTitle.current = setTitle;
   }, [setTitle]);
@@ -117,10 +121,10 @@ export function useActiveChat({ conversations, models }: Options) {
     showSettings(newChatSettings(), null); // until the server's arrive
     setLoadState({ kind: "loading" });
     api
-      .conversation(id)
+      .conversation(id, { limit: PAGE_SIZE })
       .then((detail) => {
         if (activeId.current !== id) return;
-        load(detail.messages.map(fromApiMessage), detail.title);
+        load(detail.messages.map(fromApiMessage), detail.title, detail.has_more);
         showSettings(fromStoredSettings(detail.settings), id);
         setLoadState({ kind: "ready" });
       })
@@ -148,10 +152,38 @@ export function useActiveChat({ conversations, models }: Options) {
     if (state.error?.needsChange) clearError();
   };
 
+  /** Where the loaded messages begin in the stored conversation (null: nothing earlier to load). */
+  const firstPosition = state.hasEarlier ? (state.messages[0]?.position ?? null) : null;
+
+  /** Loads the page before the first loaded message (scrolling up, or "Load earlier messages"). */
+  const loadingEarlierRef = React.useRef(false);
+  const loadEarlier = React.useCallback(async () => {
+    const id = conversationId;
+    if (id === null || firstPosition === null || loadingEarlierRef.current) return;
+    loadingEarlierRef.current = true;
+    setLoadingEarlier(true);
+    try {
+      const page = await api.conversation(id, { before: firstPosition, limit: PAGE_SIZE });
+      if (activeId.current === id) prepend(page.messages.map(fromApiMessage), page.has_more);
+    } catch {
+      // The button stays: pressing it (or scrolling up) tries again.
+    } finally {
+      loadingEarlierRef.current = false;
+      setLoadingEarlier(false);
+    }
+  }, [conversationId, firstPosition, prepend]);
+
   const runHistory = (history: ChatMessage[] | null) => {
     if (!history || !conversationId) return;
     chatSettings.sending();
-    void run({ conversationId, history, settings: chatSettings.resolved });
+    const id = conversationId;
+    const before = firstPosition;
+    // Not loaded yet, the earlier messages are loaded and sent too (the request carries them all).
+    const earlier =
+      before === null
+        ? undefined
+        : async () => (await api.conversation(id, { before })).messages.map(fromApiMessage);
+    void run({ conversationId, history, settings: chatSettings.resolved, earlier });
   };
 
   const send = (text: string) => {
@@ -193,6 +225,8 @@ export function useActiveChat({ conversations, models }: Options) {
   return {
     conversationId,
     state,
+    loadingEarlier,
+    loadEarlier,
     busy: isBusy(state),
     loadState,
     title,

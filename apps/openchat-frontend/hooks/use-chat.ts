@@ -17,7 +17,17 @@ type Callbacks = {
   onSettled?: (conversationId: string) => void;
 };
 
-type Request = { conversationId: string; history: ChatMessage[]; settings: ResolvedSettings };
+type Request = {
+  conversationId: string;
+  history: ChatMessage[];
+  settings: ResolvedSettings;
+  /**
+   * The conversation's stored messages before `history`, not loaded yet (a long conversation
+   * opens on its latest page). A chat request carries the whole conversation, so they are
+   * loaded first: sent without them, the server would take the shorter history as an edit.
+   */
+  earlier?: () => Promise<ChatMessage[]>;
+};
 
 export function useChat(callbacks: Callbacks = {}) {
   const [state, dispatch] = React.useReducer(chatReducer, initialChatState);
@@ -39,8 +49,27 @@ export function useChat(callbacks: Callbacks = {}) {
     clearRetry();
     const controller = new AbortController();
     abortRef.current = controller;
-    const { conversationId, history, settings } = request;
+    const { conversationId, settings, earlier } = request;
+    let { history } = request;
+    let retried = request; // what a retry after a 429 sends
     dispatch({ type: "submit", history, assistantId: localId("ai") });
+    if (earlier) {
+      try {
+        const older = await earlier();
+        if (controller.signal.aborted) return;
+        dispatch({ type: "prepend", messages: older, hasEarlier: false });
+        history = [...older, ...history];
+        retried = { ...request, history, earlier: undefined };
+      } catch {
+        if (controller.signal.aborted) return;
+        dispatch({
+          type: "fail",
+          error: { message: "Could not load the earlier messages of this conversation to send them. Retry.", code: "network" },
+        });
+        callbacksRef.current.onSettled?.(conversationId);
+        return;
+      }
+    }
 
     let body: ReadableStream<Uint8Array> | null;
     try {
@@ -63,7 +92,7 @@ export function useChat(callbacks: Callbacks = {}) {
         dispatch({ type: "busy", retryAt: Date.now() + seconds * 1000 });
         retryTimer.current = setTimeout(() => {
           retryTimer.current = null;
-          void runRef.current?.(request);
+          void runRef.current?.(retried);
         }, seconds * 1000);
         return;
       }
@@ -111,9 +140,9 @@ export function useChat(callbacks: Callbacks = {}) {
   }, []);
 
   const load = React.useCallback(
-    (messages: ChatMessage[], title?: string | null) => {
+    (messages: ChatMessage[], title?: string | null, hasEarlier?: boolean) => {
       stop();
-      dispatch({ type: "load", messages, title });
+      dispatch({ type: "load", messages, title, hasEarlier });
     },
     [stop],
   );
@@ -123,6 +152,11 @@ export function useChat(callbacks: Callbacks = {}) {
     dispatch({ type: "reset" });
   }, [stop]);
 
+  /** Earlier messages loaded (scrolling up): shown above the others. */
+  const prepend = React.useCallback(
+    (messages: ChatMessage[], hasEarlier: boolean) => dispatch({ type: "prepend", messages, hasEarlier }),
+    [],
+  );
   const setTitle = React.useCallback((title: string | null) => dispatch({ type: "setTitle", title }), []);
   const clearError = React.useCallback(() => dispatch({ type: "clearError" }), []);
 
@@ -135,5 +169,5 @@ export function useChat(callbacks: Callbacks = {}) {
     [],
   );
 
-  return { state, run, stop, load, reset, setTitle, clearError };
+  return { state, run, stop, load, prepend, reset, setTitle, clearError };
 }

@@ -35,7 +35,8 @@ export function useStoppedReplyStats(conversationId: string | null, messages: Ch
     const attempt = async (n: number) => {
       let found: Record<string, ReplyStats> = {};
       try {
-        const detail = await api.conversation(conversationId);
+        // Replies stopped in this session are among the latest messages: no need for all of them.
+        const detail = await api.conversation(conversationId, { limit: 20 });
         const stored = detail.messages.filter((m) => ids.has(m.id) && m.status === "cancelled").map(fromApiMessage);
         found = Object.fromEntries(
           stored.map((m) => [m.id, { tokensPerSecond: m.tokensPerSecond, ttftMs: m.ttftMs, completionTokens: m.completionTokens }]),

@@ -37,7 +37,7 @@ export function useSummaryTitle(onSummary: (conversationId: string, title: strin
         setTimeout(async () => {
           let title: string | null | undefined;
           try {
-            title = (await api.conversation(conversationId)).title;
+            title = (await api.conversation(conversationId, { limit: 1 })).title; // only the title is needed
           } catch {
             title = undefined; // gone or unreachable: try again, within the bound
           }

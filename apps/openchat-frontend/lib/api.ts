@@ -186,7 +186,9 @@ export const api = {
         query: { q: params.q || undefined, limit: params.limit || undefined, cursor: params.cursor || undefined },
       }),
     ),
-  conversation: (id: string) => unwrap(sdk.getConversation(conversation(id))),
+  /** A conversation with all its messages, or a page: the latest `limit` (before position `before`). */
+  conversation: (id: string, page: { before?: number; limit?: number } = {}) =>
+    unwrap(sdk.getConversation({ ...conversation(id), query: page })),
   rename: (id: string, title: string) => unwrap(sdk.updateConversation({ ...conversation(id), body: { title } })),
   /** Changes the given chat options of a stored conversation (null clears one). */
   updateSettings: (id: string, settings: ConversationSettings) =>

@@ -15,6 +15,8 @@ export interface ChatMessage {
   /** Stable client-side key (server id for loaded messages). */
   id: string;
   serverId?: string | null;
+  /** Its place in the stored conversation (loaded messages): where earlier pages end. */
+  position?: number | null;
   role: Role;
   content: string;
   status: MessageStatus;
@@ -54,6 +56,8 @@ export interface ChatState {
   /** Set while waiting to retry after a 429: epoch ms when the retry fires. */
   retryAt: number | null;
   title: string | null;
+  /** The server has earlier messages of this conversation than the first one loaded. */
+  hasEarlier: boolean;
 }
 
 export const initialChatState: ChatState = {
@@ -62,10 +66,12 @@ export const initialChatState: ChatState = {
   error: null,
   retryAt: null,
   title: null,
+  hasEarlier: false,
 };
 
 export type ChatAction =
-  | { type: "load"; messages: ChatMessage[]; title?: string | null }
+  | { type: "load"; messages: ChatMessage[]; title?: string | null; hasEarlier?: boolean }
+  | { type: "prepend"; messages: ChatMessage[]; hasEarlier: boolean }
   | { type: "reset" }
   | { type: "submit"; history: ChatMessage[]; assistantId: string }
   | { type: "event"; event: ChatEvent }
@@ -100,7 +106,19 @@ function closeReply(state: ChatState, status: MessageStatus, finishReason?: Fini
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case "load":
-      return { ...initialChatState, messages: action.messages, title: action.title ?? null };
+      return {
+        ...initialChatState,
+        messages: action.messages,
+        title: action.title ?? null,
+        hasEarlier: action.hasEarlier ?? false,
+      };
+    case "prepend": {
+      // Two loads may overlap (scrolling up, and sending, which loads all the rest): only
+      // messages before the first one shown are added, and once none remain, none remain.
+      const first = state.messages[0]?.position;
+      const older = action.messages.filter((m) => first == null || m.position == null || m.position < first);
+      return { ...state, messages: [...older, ...state.messages], hasEarlier: state.hasEarlier && action.hasEarlier };
+    }
     case "reset":
       return initialChatState;
     case "submit":
@@ -255,6 +273,7 @@ export function fromApiMessage(m: MessageOut): ChatMessage {
   return {
     id: m.id,
     serverId: m.id,
+    position: m.position,
     role: m.role,
     content: m.content,
     status: m.status,

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # After a conversation's first exchange, ask its model for a short summary title (in the
     # background; the first message, cut short, is the title until then and whenever that fails).
     generate_titles: bool = Field(True, validation_alias=_env("OPENCHAT_GENERATE_TITLES"))
+    # The most messages one chat request may carry (the whole conversation: 500 exchanges), and
+    # the longest message in characters (about 25,000 tokens, more than a local model's window).
+    max_messages: int = Field(1000, ge=2, validation_alias=_env("OPENCHAT_MAX_MESSAGES"))
+    max_message_chars: int = Field(100_000, ge=1, validation_alias=_env("OPENCHAT_MAX_MESSAGE_CHARS"))
 
     together_api_key: str | None = Field(None, validation_alias=_env("TOGETHER_API_KEY"))
     together_base_url: str = Field("https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL"))

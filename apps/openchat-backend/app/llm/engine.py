@@ -19,6 +19,7 @@ registry.py); closing that stream closes the HTTP request, which frees the slot 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import itertools
 import logging
 import math
@@ -30,10 +31,11 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx
@@ -41,6 +43,7 @@ import httpx
 from app.llm.gguf_info import GgufInfo
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EngineState = Literal["stopped", "starting", "ready", "restarting", "failed"]
 
@@ -55,6 +58,8 @@ LOG_TAIL_BYTES = 4000
 # prompt tokens/s of 2 cores (docs/engine.md), 2048 tokens are up to a minute with neither.
 # Steps this size still keep the CPU busy with large matrix products.
 PROMPT_BATCH_TOKENS = 256
+# Message texts whose token counts are remembered (per model): a long conversation's history.
+TEXT_TOKENS_REMEMBERED = 20_000
 REBUILD_HINT = (
     "Rebuild the engine for this machine with `make engine-rebuild` (it builds a portable llama-server "
     "that uses no instruction this CPU may refuse), then restart OpenChat. Remote providers keep working."
@@ -172,6 +177,8 @@ class EngineProcess:
         self._background: dict[int, Callable[[], None]] = {}  # places of background work: how to give each up
         self._background_keys = itertools.count()
         self._avg_seconds = 10.0  # running estimate of a generation's length, for Retry-After
+        self._tokens_per_message: int | None = None  # the chat template's, measured once
+        self._text_tokens: OrderedDict[bytes, int] = OrderedDict()  # tokens of recent message texts, by digest
 
     # -- public view -----------------------------------------------------------------------
 
@@ -288,15 +295,29 @@ class EngineProcess:
     # -- tokens ----------------------------------------------------------------------------
 
     async def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        """Exactly the tokens the server will see: its own chat template, then its tokenizer.
+        """Exactly the tokens the server will see: its own chat template, then its tokenizer."""
+        return await self._ask(lambda client: self._count(client, messages))
 
-        A server that died a moment ago (its supervisor has not noticed yet) is waited for
-        once, so the first request after a crash is served by the restarted engine."""
+    async def count_message_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """Each message's share of a prompt: its text's tokens plus the tokens the chat template
+        puts around one message. Each text is tokenized once (remembered by its digest), so a
+        conversation sent again with one more message costs one more count, not all of them."""
+        return await self._ask(lambda client: self._count_each(client, messages))
+
+    async def _ask(self, call: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+        """Run `call` with a client of the server. A server that died a moment ago (its supervisor
+        has not noticed yet) is waited for once, so the first request after a crash is served
+        by the restarted engine."""
         for attempt in range(2):
             await self.ready()
             lifetime = self.lifetime
+            headers = {"Authorization": f"Bearer {self.api_key}"}
             try:
-                return await self._count(messages)
+                # verify=False: plain HTTP on loopback; building the default TLS context took ~30 ms per client.
+                async with httpx.AsyncClient(
+                    base_url=self.base_url, headers=headers, timeout=60, verify=False
+                ) as client:
+                    return await call(client)
             except httpx.TransportError as error:
                 if attempt:
                     raise self._unavailable() from error
@@ -306,15 +327,52 @@ class EngineProcess:
                     await anyio.sleep(0.02)
         raise AssertionError("unreachable")
 
-    async def _count(self, messages: list[dict[str, str]]) -> int:
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        # verify=False: plain HTTP on loopback; building the default TLS context took ~30 ms per client.
-        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=60, verify=False) as client:
-            templated = await client.post("/apply-template", json={"messages": messages})
-            templated.raise_for_status()
-            tokens = await client.post("/tokenize", json={"content": templated.json()["prompt"], "add_special": True})
-            tokens.raise_for_status()
+    async def _count(self, client: httpx.AsyncClient, messages: list[dict[str, str]]) -> int:
+        templated = await client.post("/apply-template", json={"messages": messages})
+        templated.raise_for_status()
+        tokens = await client.post("/tokenize", json={"content": templated.json()["prompt"], "add_special": True})
+        tokens.raise_for_status()
         return len(tokens.json()["tokens"])
+
+    async def _count_each(self, client: httpx.AsyncClient, messages: list[dict[str, str]]) -> list[int]:
+        if self._tokens_per_message is None:
+            # What one more message adds besides its text: two copies of a message minus one.
+            one = [{"role": "user", "content": "a"}]
+            added = await self._count(client, one * 2) - await self._count(client, one)
+            self._tokens_per_message = added - (await self._texts_tokens(client, ["a"]))[0]
+        keys = [hashlib.blake2b(m["content"].encode(), digest_size=16).digest() for m in messages]
+        new = {key: m["content"] for key, m in zip(keys, messages, strict=True) if key not in self._text_tokens}
+        if new:
+            for key, tokens in zip(new, await self._texts_tokens(client, list(new.values())), strict=True):
+                self._text_tokens[key] = tokens
+        counts = []
+        for key in keys:
+            self._text_tokens.move_to_end(key)
+            counts.append(self._text_tokens[key] + self._tokens_per_message)
+        while len(self._text_tokens) > TEXT_TOKENS_REMEMBERED:
+            self._text_tokens.popitem(last=False)
+        return counts
+
+    async def _texts_tokens(self, client: httpx.AsyncClient, texts: list[str]) -> list[int]:
+        """Each text's tokens, in one request (one per text took ~6 ms each): the texts joined by
+        blank lines are tokenized with each token's bytes, and each token counts for the text its
+        first byte is in. Blank lines are tokens of their own, so few tokens straddle two texts."""
+        separator = b"\n\n"  # its own token(s), counted for no text
+        encoded = [text.encode() for text in texts]
+        body = {"content": separator.join(encoded).decode(), "with_pieces": True, "parse_special": False}
+        response = await client.post("/tokenize", json=body)
+        response.raise_for_status()
+        counts = [0] * len(texts)
+        starts = [0, *itertools.accumulate(len(text) + len(separator) for text in encoded)]
+        index = offset = 0
+        for token in response.json()["tokens"]:
+            while index < len(texts) - 1 and offset >= starts[index + 1]:
+                index += 1
+            if offset < starts[index] + len(encoded[index]):  # not a separator's token
+                counts[index] += 1
+            piece = token["piece"]
+            offset += len(piece.encode()) if isinstance(piece, str) else len(piece)
+        return counts
 
     # -- supervision (its own thread) ------------------------------------------------------
 

@@ -388,6 +388,14 @@ class ModelRegistry:
         # About 3.5 characters a token for English and code, plus the chat template's overhead.
         return sum(math.ceil(len(m.text) / 3.5) + 6 for m in messages)
 
+    async def count_message_tokens(self, info: ModelInfo, messages: list[BaseMessage]) -> list[int]:
+        """Each message's tokens in a prompt (its text and the chat template's around it), each
+        counted once: what trimming a long history adds up (app/services/chat.py)."""
+        if self.is_engine_backed(info):
+            return await self.engine(info).count_message_tokens(to_openai_messages(messages))
+        # A remote model's count is a sum over its messages: a message alone is its share.
+        return [await self.count_tokens(info, [message]) for message in messages]
+
     def context_window(self, info: ModelInfo) -> int:
         return info.context_length
 

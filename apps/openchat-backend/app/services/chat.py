@@ -76,32 +76,47 @@ PROGRESS_INTERVAL_S = 0.25  # the most often a progress event is sent
 TURN_S = 0.002
 
 
+Counter = Callable[[list[BaseMessage]], Awaitable[int]]
+EachCounter = Callable[[list[BaseMessage]], Awaitable[list[int]]]
+
+
 async def trim_history(
-    messages: list[BaseMessage], budget: int, count_tokens: Callable[[list[BaseMessage]], Awaitable[int]]
-) -> tuple[list[BaseMessage], int]:
+    messages: list[BaseMessage], budget: int, count_tokens: Counter, count_each: EachCounter
+) -> tuple[list[BaseMessage], int, int]:
     """Drop the oldest turns (system messages kept) until the prompt fits in `budget` tokens.
 
-    Returns the messages to send and how many were left out. Raises ValueError when even
-    the system prompt plus the last message do not fit.
+    `count_tokens` counts a whole prompt exactly; `count_each` gives each message's share of it.
+    Each message is counted once (count_each); whole prompts are counted only once they fit the
+    budget (and the last message alone), so the work grows with the history, not its square.
+    Returns the messages to send, how many were left out, and the prompt's tokens. Raises
+    ValueError when even the system prompt plus the last message do not fit.
     """
-    if await count_tokens(messages) <= budget:
-        return messages, 0
     system = [m for m in messages if isinstance(m, SystemMessage)]
     rest = [m for m in messages if not isinstance(m, SystemMessage)]
-    if await count_tokens(system + rest[-1:]) > budget:
+    last_alone = await count_tokens(system + rest[-1:])
+    if last_alone > budget:
         raise ValueError("last message too long")
-    # Fewest dropped messages that fit; the token count shrinks as more are dropped.
-    low, high = 0, len(rest) - 1
-    while low < high:
-        middle = (low + high) // 2
-        if await count_tokens(system + rest[middle:]) <= budget:
-            high = middle
-        else:
-            low = middle + 1
-    # A history should not open with a reply whose question was dropped.
-    while low < len(rest) - 1 and not isinstance(rest[low], HumanMessage):
-        low += 1
-    return system + rest[low:], low
+    sizes = await count_each(messages)
+    rest_sizes = [size for message, size in zip(messages, sizes, strict=True) if not isinstance(message, SystemMessage)]
+    # The most recent messages whose shares fit beside the system prompt and the last message.
+    first = len(rest) - 1  # the oldest message kept
+    used = last_alone
+    while first > 0 and used + rest_sizes[first - 1] <= budget:
+        first -= 1
+        used += rest_sizes[first]
+    while True:
+        # A history should not open with a reply whose question was dropped.
+        while 0 < first < len(rest) - 1 and not isinstance(rest[first], HumanMessage):
+            first += 1
+        kept = system + rest[first:]
+        tokens = last_alone if first == len(rest) - 1 else await count_tokens(kept)
+        if tokens <= budget:
+            return kept, first, tokens
+        # The shares were a little off (tokens merging across messages): drop what covers the excess.
+        excess = tokens - budget
+        while excess > 0 and first < len(rest) - 1:
+            excess -= rest_sizes[first]
+            first += 1
 
 
 @dataclass
@@ -206,6 +221,27 @@ class ReplyNumbers:
             ttft_ms=round((state.first_token_at - reply.started) * 1000, 1) if state.first_token_at else None,
             tokens_per_second=round(speed, 2),
         )
+
+
+def check_size(request: ChatRequest, settings: Settings) -> None:
+    """Refuse a request with more messages, or a longer message, than the server takes (400),
+    before anything is counted, stored or started."""
+    if len(request.messages) > settings.max_messages:
+        raise ApiError(
+            400,
+            "too_many_messages",
+            f"The conversation has {len(request.messages):,} messages; this server takes at most "
+            f"{settings.max_messages:,} in one request (OPENCHAT_MAX_MESSAGES). Start a new conversation.",
+        )
+    for number, message in enumerate(request.messages, 1):
+        if len(message.content) > settings.max_message_chars:
+            raise ApiError(
+                400,
+                "message_too_long",
+                f"Message {number} has {len(message.content):,} characters; this server takes at most "
+                f"{settings.max_message_chars:,} per message (OPENCHAT_MAX_MESSAGE_CHARS). Shorten it, "
+                "or send it in parts.",
+            )
 
 
 def engine_unavailable(error: EngineUnavailableError) -> ApiError:
@@ -461,6 +497,7 @@ class ChatService:
         return reply
 
     async def _prepare(self, request: ChatRequest, user_id: str, started: float) -> Reply:
+        check_size(request, self.settings)
         data = request.data
         model = await self.registry.get(data.model)
         if model is None:
@@ -495,14 +532,11 @@ class ChatService:
         messages += [MESSAGE_CLASSES[m.role](m.content) for m in request.messages]
         budget = window - max_tokens
 
-        counted: dict[tuple[int, ...], int] = {}
-
         async def count(batch: list[BaseMessage]) -> int:
-            # Trimming ends by measuring what it kept; a local engine measures over HTTP, so once is enough.
-            key = tuple(id(message) for message in batch)
-            if key not in counted:
-                counted[key] = await self.registry.count_tokens(model, batch)
-            return counted[key]
+            return await self.registry.count_tokens(model, batch)
+
+        async def count_each(batch: list[BaseMessage]) -> list[int]:
+            return await self.registry.count_message_tokens(model, batch)
 
         bound = self.registry.prompt_tokens_bound(model, messages)
         try:
@@ -510,8 +544,7 @@ class ChatService:
                 # It surely fits: no exact count (two HTTP calls to a local engine before the first token).
                 kept, omitted, prompt_tokens = messages, 0, bound
             else:
-                kept, omitted = await trim_history(messages, budget, count)
-                prompt_tokens = await count(kept)
+                kept, omitted, prompt_tokens = await trim_history(messages, budget, count, count_each)
         except EngineUnavailableError as error:
             raise engine_unavailable(error) from error
         except ValueError as error:

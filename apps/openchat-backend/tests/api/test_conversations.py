@@ -231,3 +231,43 @@ async def test_a_trimmed_reply_keeps_how_many_messages_were_left_out(client: htt
     await chat(client, alice, "short", "hello")
     reply = (await client.get("/api/v1/conversations/short", headers=alice)).json()["messages"][-1]
     assert reply["omitted_messages"] == 0
+
+
+async def test_a_long_conversation_is_read_in_pages_from_the_latest(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "long", *[f"question {n}" for n in range(120)])  # 240 messages with the reply
+    url = "/api/v1/conversations/long"
+
+    # Without paging parameters: every message, as before (clients that send the whole history rely on it).
+    everything = (await client.get(url, headers=alice)).json()
+    assert len(everything["messages"]) == 240 and everything["has_more"] is False
+    assert [m["position"] for m in everything["messages"]] == list(range(240))
+
+    latest = (await client.get(url, params={"limit": 100}, headers=alice)).json()
+    assert [m["position"] for m in latest["messages"]] == list(range(140, 240))
+    assert latest["has_more"] is True and latest["title"] == "question 0"
+    assert latest["messages"][-1]["role"] == "ai" and latest["messages"][-2]["content"] == "question 119"
+
+    earlier = (await client.get(url, params={"before": 140, "limit": 100}, headers=alice)).json()
+    assert [m["position"] for m in earlier["messages"]] == list(range(40, 140))
+    assert earlier["has_more"] is True
+    first = (await client.get(url, params={"before": 40, "limit": 100}, headers=alice)).json()
+    assert [m["position"] for m in first["messages"]] == list(range(40)) and first["has_more"] is False
+    assert first["messages"][0]["content"] == "question 0"
+    # `before` alone: all the rest (what the web app loads before sending).
+    rest = (await client.get(url, params={"before": 140}, headers=alice)).json()
+    assert [m["position"] for m in rest["messages"]] == list(range(140)) and rest["has_more"] is False
+    # Exactly a page left: nothing more.
+    exact = (await client.get(url, params={"before": 40, "limit": 40}, headers=alice)).json()
+    assert len(exact["messages"]) == 40 and exact["has_more"] is False
+
+
+async def test_paging_parameters_are_checked(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    await chat(client, alice, "c", "hello")
+    for params in ({"limit": 0}, {"limit": 1001}, {"before": -1}, {"limit": "many"}):
+        response = await client.get("/api/v1/conversations/c", params=params, headers=alice)
+        assert response.status_code == 400, params
+        assert response.json()["code"] in {"invalid_request", "invalid_type"} and response.json()["detail"]
+    bob = await signup(client)
+    assert (await client.get("/api/v1/conversations/c", params={"limit": 1}, headers=bob)).status_code == 404

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from app.core.config import Settings
 from app.llm.registry import ChatOptions, ModelRegistry
@@ -106,3 +106,35 @@ async def test_the_prompt_bound_used_to_skip_counting_is_never_below_the_engines
             exact = await registry.count_tokens(info, messages)
             bound = registry.prompt_tokens_bound(info, messages)
             assert bound is not None and bound >= exact, (text[:40], bound, exact)
+
+
+async def test_each_messages_share_adds_up_to_the_engines_count_of_the_prompt(registry: ModelRegistry) -> None:
+    # Trimming adds these shares up to pick the messages kept (app/services/chat.py): with the
+    # real template and tokenizer, they must add up to the prompt's exact count, or nearly.
+    info = next(m for m in registry._local_models() if m.id == FAST_MODEL)
+    await registry.engine(info).ready()
+    texts = [
+        "Hi",
+        "",
+        "def f(x):\n    return {k: v for k, v in x.items() if v}\n",
+        "Grüße aus Köln, 日本語のテキスト, 🙂🚀👩‍💻",
+        "  leading and trailing spaces  ",
+        "\n\nblank lines around\n\n",
+        "<|im_end|> typed by a user",
+    ]
+    messages = [SystemMessage("You are terse.")] + [
+        (HumanMessage if index % 2 == 0 else AIMessage)(text) for index, text in enumerate(texts * 3)
+    ]
+    messages.append(HumanMessage("last"))
+    shares = await registry.count_message_tokens(info, messages)
+    exact = await registry.count_tokens(info, messages)
+    # The system prompt and the last message are always kept: the others' shares add up to the rest.
+    alone = await registry.count_tokens(info, [messages[0], messages[-1]])
+    # Within a token a message (a typed "<|im_end|>" is one token in the prompt, several in a share).
+    assert abs(exact - (alone + sum(shares[1:-1]))) <= len(messages), (exact, alone, shares)
+    plain = [HumanMessage(f"question {n} about Python") for n in range(20)]
+    assert sum(await registry.count_message_tokens(info, plain[:-1])) + await registry.count_tokens(
+        info, plain[-1:]
+    ) == await registry.count_tokens(info, plain)
+    # Counted once: the same texts again are remembered, and give the same shares.
+    assert await registry.count_message_tokens(info, messages) == shares

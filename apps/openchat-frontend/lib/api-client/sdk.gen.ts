@@ -56,6 +56,9 @@ export const deleteConversation = <ThrowOnError extends boolean = false>(options
 
 /**
  * Get Conversation
+ *
+ * The conversation with its messages, oldest first: every one by default, or a page of the
+ * latest `limit` (before `before`); `has_more` says whether earlier messages remain.
  */
 export const getConversation = <ThrowOnError extends boolean = false>(options: Options<GetConversationData, ThrowOnError>) => (options.client ?? client).get<GetConversationResponses, GetConversationErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -75,6 +75,8 @@ export type ChatRequest = {
 
 /**
  * ConversationOut
+ *
+ * A conversation with its messages, oldest first: all of them, or the page asked for.
  */
 export type ConversationOut = {
     /**
@@ -98,6 +100,10 @@ export type ConversationOut = {
      * Messages
      */
     messages: Array<MessageOut>;
+    /**
+     * Has More
+     */
+    has_more: boolean;
 };
 
 /**
@@ -234,6 +240,10 @@ export type MessageOut = {
      * Id
      */
     id: string;
+    /**
+     * Position
+     */
+    position: number;
     /**
      * Role
      */
@@ -776,7 +786,20 @@ export type GetConversationData = {
          */
         conversation_id: string;
     };
-    query?: never;
+    query?: {
+        /**
+         * Before
+         *
+         * Only messages before this position (a message's `position`)
+         */
+        before?: number | null;
+        /**
+         * Limit
+         *
+         * Only the latest this many (of those before `before`)
+         */
+        limit?: number | null;
+    };
     url: '/api/v1/conversations/{conversation_id}';
 };
 

@@ -220,6 +220,7 @@ describe("fromApiMessage", () => {
     expect(
       fromApiMessage({
         id: "m1",
+        position: 7,
         role: "ai",
         content: "Hi",
         status: "cancelled",
@@ -234,6 +235,7 @@ describe("fromApiMessage", () => {
       }),
     ).toMatchObject({
       id: "m1",
+      position: 7,
       role: "ai",
       status: "cancelled",
       model: "qwen",
@@ -241,5 +243,38 @@ describe("fromApiMessage", () => {
       tokensPerSecond: 20,
       omittedMessages: 3,
     });
+  });
+});
+
+describe("earlier messages", () => {
+  const page = (from: number, to: number): ChatMessage[] =>
+    Array.from({ length: to - from }, (_, i) => ({
+      id: `m${from + i}`,
+      position: from + i,
+      role: (from + i) % 2 === 0 ? "user" : "ai",
+      content: `message ${from + i}`,
+      status: "complete",
+    }));
+
+  it("a conversation opened on its latest page knows earlier messages remain", () => {
+    const state = chatReducer(initialChatState, { type: "load", messages: page(100, 200), hasEarlier: true });
+    expect(state.hasEarlier).toBe(true);
+    expect(chatReducer(state, { type: "reset" }).hasEarlier).toBe(false);
+  });
+
+  it("earlier pages go above the loaded messages, in order", () => {
+    let state = chatReducer(initialChatState, { type: "load", messages: page(100, 200), hasEarlier: true });
+    state = chatReducer(state, { type: "prepend", messages: page(0, 100), hasEarlier: false });
+    expect(state.messages.map((m) => m.position)).toEqual([...Array(200).keys()]);
+    expect(state.hasEarlier).toBe(false);
+  });
+
+  it("overlapping loads add each earlier message once", () => {
+    let state = chatReducer(initialChatState, { type: "load", messages: page(200, 300), hasEarlier: true });
+    // Sending loaded all the rest while the page before was still loading; the page arrives last.
+    state = chatReducer(state, { type: "prepend", messages: page(0, 200), hasEarlier: false });
+    state = chatReducer(state, { type: "prepend", messages: page(100, 200), hasEarlier: true });
+    expect(state.messages.map((m) => m.position)).toEqual([...Array(300).keys()]);
+    expect(state.hasEarlier).toBe(false);
   });
 });

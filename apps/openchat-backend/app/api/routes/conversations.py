@@ -13,6 +13,7 @@ from app.schemas import (
     ConversationPatch,
     ConversationSummary,
     ConversationWithSettings,
+    MessageOut,
 )
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -40,12 +41,30 @@ def list_conversations(
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
-def get_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> ConversationOut:
+def get_conversation(
+    conversation_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    before: Annotated[
+        int | None, Query(ge=0, description="Only messages before this position (a message's `position`)")
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1000, description="Only the latest this many (of those before `before`)")
+    ] = None,
+) -> ConversationOut:
+    """The conversation with its messages, oldest first: every one by default, or a page of the
+    latest `limit` (before `before`); `has_more` says whether earlier messages remain."""
     try:
-        conversation = crud.get_conversation(session, user.id, conversation_id, with_messages=True)
+        conversation = crud.get_conversation(session, user.id, conversation_id)
     except crud.NotFoundError as error:
         raise not_found(conversation_id) from error
-    return ConversationOut.model_validate(conversation)
+    messages, has_more = crud.conversation_messages(session, conversation_id, before=before, limit=limit)
+    summary = ConversationWithSettings.model_validate(conversation)
+    return ConversationOut(
+        **summary.model_dump(),
+        messages=[MessageOut.model_validate(message) for message in messages],
+        has_more=has_more,
+    )
 
 
 @router.patch("/{conversation_id}", response_model=ConversationWithSettings)
