@@ -35,6 +35,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as EventType
@@ -138,10 +139,17 @@ async def chat_once(
 
 
 async def client_loop(
-    client: httpx.AsyncClient, deadline: float, tally: Tally, headers: dict[str, str], options: dict[str, Any]
+    client: httpx.AsyncClient,
+    deadline: float,
+    tally: Tally,
+    headers: dict[str, str],
+    options: dict[str, Any],
+    delay_s: float = 0.0,
 ) -> None:
-    """Short chats until the deadline: a few turns per conversation (the whole history sent each
-    time, as the web app does), then a new one. A refused chat is sent again after Retry-After."""
+    """Short chats until the deadline, the first after `delay_s`: a few turns per conversation (the
+    whole history sent each time, as the web app does), then a new one. A refused chat is sent
+    again after Retry-After."""
+    await asyncio.sleep(delay_s)
     messages: list[dict[str, str]] = []
     conversation = ""
     while (left := deadline - time.monotonic()) > 0:
@@ -202,10 +210,17 @@ async def sample_process(
 
 
 async def run_clients(
-    url: str, headers: list[dict[str, str]], options: dict[str, Any], seconds: float, pid: int, every_s: float
+    url: str,
+    headers: list[dict[str, str]],
+    options: dict[str, Any],
+    seconds: float,
+    pid: int,
+    every_s: float,
+    stagger_s: float = 0.0,
 ) -> tuple[Tally, list[Sample], float]:
     """Every client (one per headers entry) loops until `seconds` have passed, then finishes its
-    last chat. Returns the tally, the backend's samples during the load, and the whole wall time."""
+    last chat; their starts spread evenly over `stagger_s`. Returns the tally, the backend's
+    samples during the load, and the whole wall time."""
     tally, samples = Tally(), list[Sample]()
     limits = httpx.Limits(max_connections=len(headers) + 8, max_keepalive_connections=len(headers) + 8)
     timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=30)
@@ -213,7 +228,10 @@ async def run_clients(
         started = time.monotonic()
         deadline = started + seconds
         sampler = asyncio.create_task(sample_process(pid, every_s, started, deadline, samples, tally))
-        await asyncio.gather(*(client_loop(client, deadline, tally, h, options) for h in headers))
+        spread = stagger_s / len(headers)
+        await asyncio.gather(
+            *(client_loop(client, deadline, tally, h, options, i * spread) for i, h in enumerate(headers))
+        )
         await sampler
     return tally, samples, time.monotonic() - started
 
@@ -255,15 +273,17 @@ def describe(tally: Tally) -> list[str]:
 
 
 def sign_up(backend: Backend, clients: int) -> list[dict[str, str]]:
+    """One account per client (a few at a time: each signup hashes a password in a worker thread)."""
     run = uuid.uuid4().hex[:8]
-    headers = []
-    for index in range(clients):
-        response = backend.client.post(
-            "/api/v1/auth/signup", json={"email": f"stress-{run}-{index}@example.com", "password": f"stress-{run}-pw"}
-        )
+
+    def one(index: int) -> dict[str, str]:
+        body = {"email": f"stress-{run}-{index}@example.com", "password": f"stress-{run}-pw"}
+        response = backend.client.post("/api/v1/auth/signup", json=body)
         response.raise_for_status()
-        headers.append({"Authorization": f"Bearer {response.json()['access_token']}"})
-    return headers
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(one, range(clients)))
 
 
 def chat_load(clients: int, seconds: float) -> tuple[list[Check], list[str]]:
@@ -347,6 +367,14 @@ def growth(samples: list[Sample], warmup_s: float, value: Callable[[Sample], flo
     return first, last, (last - first) / first if first else float("nan")
 
 
+def per_minute(samples: list[Sample], warmup_s: float, value: Callable[[Sample], float]) -> float:
+    """The least-squares slope of a value after warm-up, per minute."""
+    settled = [s for s in samples if s.at >= warmup_s]
+    if len(settled) < 2:
+        return math.nan
+    return statistics.linear_regression([s.at for s in settled], [value(s) for s in settled]).slope * 60
+
+
 def soak(streams: int, seconds: float, warmup_s: float, tokens: int, delay_ms: float) -> tuple[list[Check], list[str]]:
     port = free_port()
     with (
@@ -378,6 +406,7 @@ def soak(streams: int, seconds: float, warmup_s: float, tokens: int, delay_ms: f
             alive = backend.process is not None and backend.process.poll() is None
     rss = growth(samples, warmup_s, lambda s: s.rss_mib)
     fds = growth(samples, warmup_s, lambda s: s.fds)
+    trend = [per_minute(samples, warmup_s, value) for value in (lambda s: s.rss_mib, lambda s: float(s.fds))]
     checks = [
         Check("backend alive at the end", "yes" if alive else "no", "yes", alive),
         *request_checks(tally, allow_429=False),
@@ -405,6 +434,7 @@ def soak(streams: int, seconds: float, warmup_s: float, tokens: int, delay_ms: f
         f"- backend RSS MiB: idle before {idle[1]:.0f}, peak {max(s.rss_mib for s in samples):.0f},"
         f" idle after {after[1]:.0f}; open fds: idle before {idle[0]}, peak {max(s.fds for s in samples)},"
         f" idle after {after[0]}",
+        f"- trend after warm-up (least squares): RSS {trend[0]:+.2f} MiB/min, fds {trend[1]:+.2f}/min",
         "- samples (s: RSS MiB / fds): " + ", ".join(f"{s.at:.0f}: {s.rss_mib:.0f}/{s.fds}" for s in samples[::6]),
     ]
     return checks, details
