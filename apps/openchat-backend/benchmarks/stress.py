@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 
 from benchmarks.backend import Backend, free_port
+from benchmarks.backend import alive as alive_pid
 from benchmarks.capacity import cpu_seconds, python_server, wait_for
 from benchmarks.common import SMALL_MODEL, fmt, log, percentile, rss_mib
 from benchmarks.report import machine
@@ -171,19 +172,26 @@ async def client_loop(
 
 def probe_healthz(url: str, stop: EventType, results: Connection) -> None:
     """In its own process (the clients' work must not delay it): GET /healthz every 100 ms on a
-    keep-alive connection until `stop` is set; sends back each latency in ms (None: not 200)."""
-    latencies: list[float | None] = []
+    keep-alive connection until `stop` is set; sends back each answer's latency in ms, and what
+    went wrong with the others."""
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+    begun = time.monotonic()
     with httpx.Client(base_url=url, timeout=5) as client:
         while not stop.is_set():
             started = time.perf_counter()
             try:
-                ok = client.get("/healthz").status_code == 200
-            except httpx.HTTPError:
-                ok = False
+                status = client.get("/healthz").status_code
+                if status != 200:
+                    failures[f"status {status}"] += 1
+            except httpx.HTTPError as error:
+                failures[f"{type(error).__name__}: {error}"] += 1
             elapsed = time.perf_counter() - started
-            latencies.append(elapsed * 1000 if ok else None)
+            if elapsed > 0.5 and os.environ.get("STRESS_DEBUG"):
+                log(f"   slow /healthz: {elapsed * 1000:.0f} ms at {time.monotonic() - begun - elapsed:.1f} s")
+            latencies.append(elapsed * 1000)
             stop.wait(max(0.0, HEALTHZ_EVERY_S - elapsed))
-    results.send(latencies)
+    results.send((latencies, failures))
 
 
 async def sample_process(
@@ -310,33 +318,35 @@ def chat_load(clients: int, seconds: float) -> tuple[list[Check], list[str]]:
         prober.start()
         tally, samples, wall = asyncio.run(run_clients(backend.url, headers, options, seconds, backend.pid, 1.0))
         stop.set()
-        latencies: list[float | None] = receive.recv() if receive.poll(timeout=60) else []
+        latencies, failures = receive.recv() if receive.poll(timeout=60) else ([], Counter({"no result": 1}))
         prober.join(timeout=10)
-        cpu = {
-            "backend": cpu_seconds(backend.pid) - cpu_before["backend"],
-            "engine": cpu_seconds(engine.pid) - cpu_before["engine"],
-        }
-        engine_rss = rss_mib(engine.pid)["rss"]
         alive = backend.process is not None and backend.process.poll() is None
         ready = alive and backend.client.get("/readyz", timeout=10).status_code == 200
-    answered = [value for value in latencies if value is not None]
-    p50, p99 = percentile(answered, 50), percentile(answered, 99)
+        restarts = int(backend.engine_status(SMALL_MODEL).get("restarts", 0)) if alive else -1
+        engine_alive = restarts == 0 and alive_pid(engine.pid)
+        cpu = {
+            "backend": cpu_seconds(backend.pid) - cpu_before["backend"] if alive else math.nan,
+            "engine": cpu_seconds(engine.pid) - cpu_before["engine"] if engine_alive else math.nan,
+        }
+        engine_rss = rss_mib(engine.pid)["rss"]
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     checks = [
         Check("backend alive at the end", "yes" if alive else "no", "yes", alive),
         Check("/readyz at the end", "200" if ready else "not 200", "200", ready),
+        Check("engine (llama-server) restarts", str(restarts) if restarts >= 0 else "unknown", "0", restarts == 0),
         *request_checks(tally, allow_429=True),
         Check(
             "/healthz p99 (ms)",
-            f"{fmt(p99, 1)} (p50 {fmt(p50, 1)}, max {fmt(max(answered, default=float('nan')), 1)},"
+            f"{fmt(p99, 1)} (p50 {fmt(p50, 1)}, max {fmt(max(latencies, default=math.nan), 1)},"
             f" {len(latencies)} probes)",
             f"< {HEALTHZ_P99_LIMIT_MS:.0f}",
-            bool(answered) and p99 < HEALTHZ_P99_LIMIT_MS,
+            bool(latencies) and p99 < HEALTHZ_P99_LIMIT_MS,
         ),
         Check(
             "/healthz probes not answered 200",
-            str(latencies.count(None)),
+            f"{sum(failures.values())} {dict(failures) if failures else ''}".strip(),
             "0",
-            bool(latencies) and None not in latencies,
+            bool(latencies) and not failures,
         ),
     ]
     details = [
