@@ -170,11 +170,12 @@ async def client_loop(
             await asyncio.sleep(min(outcome + random.random(), max(0.0, deadline - time.monotonic())))
 
 
-def probe_healthz(url: str, stop: EventType, results: Connection) -> None:
+def probe_healthz(url: str, probing: EventType, stop: EventType, results: Connection) -> None:
     """In its own process (the clients' work must not delay it): GET /healthz every 100 ms on a
-    keep-alive connection until `stop` is set; sends back each answer's latency in ms, and what
-    went wrong with the others."""
+    keep-alive connection until `stop` is set (`probing` is set once it has begun); sends back
+    each answer's latency in ms, the slowest, and what went wrong with the others."""
     latencies: list[float] = []
+    slowest: list[tuple[float, int]] = []  # (seconds into the run, ms) of the probes over 500 ms
     failures: Counter[str] = Counter()
     begun = time.monotonic()
     with httpx.Client(base_url=url, timeout=5) as client:
@@ -187,11 +188,12 @@ def probe_healthz(url: str, stop: EventType, results: Connection) -> None:
             except httpx.HTTPError as error:
                 failures[f"{type(error).__name__}: {error}"] += 1
             elapsed = time.perf_counter() - started
-            if elapsed > 0.5 and os.environ.get("STRESS_DEBUG"):
-                log(f"   slow /healthz: {elapsed * 1000:.0f} ms at {time.monotonic() - begun - elapsed:.1f} s")
+            probing.set()
             latencies.append(elapsed * 1000)
+            if elapsed > 0.5:
+                slowest.append((round(time.monotonic() - begun - elapsed, 1), round(elapsed * 1000)))
             stop.wait(max(0.0, HEALTHZ_EVERY_S - elapsed))
-    results.send((latencies, failures))
+    results.send((latencies, slowest, failures))
 
 
 async def sample_process(
@@ -312,13 +314,14 @@ def chat_load(clients: int, seconds: float) -> tuple[list[Check], list[str]]:
         log(f"   {clients} users signed up; {clients} clients chat for {seconds:.0f} s ({engine.slots} slots)")
         spawn = multiprocessing.get_context("spawn")
         receive, send = spawn.Pipe(duplex=False)
-        stop = spawn.Event()
-        prober = spawn.Process(target=probe_healthz, args=(backend.url, stop, send), daemon=True)
-        cpu_before = {"backend": cpu_seconds(backend.pid), "engine": cpu_seconds(engine.pid)}
+        probing, stop = spawn.Event(), spawn.Event()
+        prober = spawn.Process(target=probe_healthz, args=(backend.url, probing, stop, send), daemon=True)
         prober.start()
+        probing.wait(timeout=120)
+        cpu_before = {"backend": cpu_seconds(backend.pid), "engine": cpu_seconds(engine.pid)}
         tally, samples, wall = asyncio.run(run_clients(backend.url, headers, options, seconds, backend.pid, 1.0))
         stop.set()
-        latencies, failures = receive.recv() if receive.poll(timeout=60) else ([], Counter({"no result": 1}))
+        latencies, slowest, failures = receive.recv() if receive.poll(timeout=60) else ([], [], Counter(none=1))
         prober.join(timeout=10)
         alive = backend.process is not None and backend.process.poll() is None
         ready = alive and backend.client.get("/readyz", timeout=10).status_code == 200
@@ -354,6 +357,7 @@ def chat_load(clients: int, seconds: float) -> tuple[list[Check], list[str]]:
         f" max_tokens {options['max_tokens']}, {engine.slots} slots, queue 4, 2 replies per user,"
         " 60 chats/minute per user",
         *describe(tally),
+        f"- /healthz probes over 500 ms (s into the run, ms): {slowest or 'none'}",
         f"- completion tokens/s over the run: {tally.tokens / wall:.1f}",
         f"- backend RSS: start {samples[0].rss_mib:.0f} MiB, peak {max(s.rss_mib for s in samples):.0f} MiB,"
         f" end {samples[-1].rss_mib:.0f} MiB; engine (llama-server) RSS at the end {engine_rss:.0f} MiB",
