@@ -10,8 +10,8 @@
    `openai-compatible` provider (LangChain's ChatOpenAI) in front of benchmarks/fake_engine.py,
    which streams a fixed reply slowly so that the streams overlap. A benchmark setting only: the
    backend serves it because this run points OPENAI_COMPATIBLE_BASE_URL at it. Passes when every
-   request ends with `end`, and the backend's RSS and open file descriptors, sampled every 5 s,
-   grow less than 10% from after warm-up to the end.
+   request ends with `end`, and the backend's RSS and open file descriptors at rest (every stream
+   ended) grow less than 10% from after a 30 s warm-up to the end (also sampled every 5 s under load).
 
 Exits 1 when a criterion is not met. Prints a summary table; `--report` also writes it as Markdown.
 Run: python -m benchmarks.stress [--only chat|soak] [--clients 50 --seconds 120] [--streams 200 --soak-seconds 300]
