@@ -20,7 +20,7 @@ FRONTEND_PORT ?= 3000
 BUILD_APT_PACKAGES := build-essential cmake
 TEST_APT_PACKAGES := postgresql redis-server docker-compose chromium binutils
 
-.PHONY: help build-deps setup engine engine-rebuild models models-reinstall run dev test test-backend test-frontend lint bench clean system-deps
+.PHONY: help build-deps setup engine engine-rebuild models models-reinstall run dev test test-backend test-frontend lint bench stress clean system-deps
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -163,6 +163,11 @@ $(VENV)/.bench-installed: $(BACKEND)/requirements-bench.txt $(VENV)/.dev-install
 # ~/.cache/openchat/bench/open-webui-<version> (2.9 GB, about 2.5 minutes the first time).
 bench: $(VENV)/.bench-installed engine models ## Benchmarks: the local models through the API, and OpenChat's overhead beside Open WebUI's
 	cd $(BACKEND) && .venv/bin/python -m benchmarks.run
+
+# About 9 minutes: 50 chat clients for 2 minutes on the 0.5B model, then a 5-minute soak of 200
+# streams from a fake OpenAI-compatible model; exits non-zero when a criterion is not met.
+stress: $(VENV)/.deps-installed engine models ## Load test: 50 chat clients on the 0.5B model, then a 200-stream soak; writes docs/stress.md
+	cd $(BACKEND) && .venv/bin/python -m benchmarks.stress --report ../../docs/stress.md
 
 clean: ## Remove build products (keeps the venv, models and database)
 	rm -rf $(BACKEND)/.pytest_cache $(BACKEND)/.mypy_cache $(BACKEND)/.ruff_cache $(FRONTEND)/.next

@@ -29,6 +29,7 @@ from app.core.config import Settings
 from app.llm.bundled import BUNDLED_BY_FILENAME
 from app.llm.engine import EngineProcess, EngineSettings, LocalEngines
 from app.llm.gguf_info import GgufInfo, read_gguf_info
+from app.llm.openai_compatible import ProgressChatOpenAI
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,12 @@ class ChatOptions:
 
 ROLE_BY_TYPE = {"human": "user", "ai": "assistant", "system": "system"}
 _GGUF_INFO: dict[tuple[Path, int, int], GgufInfo] = {}  # file metadata, by path, size and mtime
+
+# Chat models are built on the event loop. The first one built imports langchain_openai, the
+# openai SDK's lazily loaded parts and its HTTP stack: 1-7 s of CPU on a busy 2-core machine,
+# during which the server answered nothing, /healthz included (make stress). Done once here,
+# when the app is imported, before it serves.
+ProgressChatOpenAI(model="preload", base_url="http://127.0.0.1/v1", api_key="preload", max_retries=0)
 
 
 def engine_settings(settings: Settings) -> EngineSettings:
@@ -355,8 +362,6 @@ class ModelRegistry:
         max_retries: int,
         extra_body: dict[str, Any] | None = None,
     ) -> BaseChatModel:
-        from app.llm.openai_compatible import ProgressChatOpenAI
-
         return ProgressChatOpenAI(
             model=model,
             base_url=base_url,

@@ -1,10 +1,13 @@
 """The SSE reading of the openai-compatible chat model: the fast path for one event per piece
 and the full decoder for everything else give the same data."""
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
+from app.core.config import BACKEND_DIR
 from app.llm.openai_compatible import sse_data
 
 
@@ -44,3 +47,24 @@ async def test_other_framings_go_through_the_full_decoder(parts: tuple[bytes, ..
 
 async def test_an_event_of_several_data_lines_is_joined_with_newlines() -> None:
     assert await read(b"data: first\ndata: second\n\n") == ["first\nsecond"]
+
+
+def test_building_a_chat_model_imports_nothing_once_the_app_is_loaded() -> None:
+    """Chat models are built on the event loop: an import there (langchain_openai, the openai
+    SDK's lazily loaded parts) stopped the whole server for seconds on its first chat. In a fresh
+    interpreter, since this process has imported everything already."""
+    script = """
+import sys
+import app.main
+from app.llm.registry import ChatOptions, ModelRegistry
+before = set(sys.modules)
+ModelRegistry._openai_compatible(
+    model="m", base_url="http://127.0.0.1:9/v1", api_key="k",
+    options=ChatOptions(temperature=0.5, top_p=0.9, max_tokens=8), max_retries=0,
+)
+print(sorted(set(sys.modules) - before))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=BACKEND_DIR, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "[]"
