@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import crud
 from app.api.routes import auth, chat, conversations, health, models
+from app.api.url_guard import refuse_nul_in_url
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
@@ -22,7 +23,7 @@ from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import load_secret_key
 from app.llm.registry import ModelRegistry
-from app.schemas import openapi_extra_schemas
+from app.schemas import complete_openapi
 from app.services.chat import ChatService
 
 log = logging.getLogger("openchat")
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.rate_limits = RateLimits(settings)
     app.state.chat_service = chat_service
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul_in_url)])
     for module in (chat, models, conversations, auth):
         api.include_router(module.router)
     app.include_router(api)
@@ -88,9 +89,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     install_error_handlers(app)
 
     def openapi() -> dict[str, Any]:
-        # FastAPI adds only models that a route declares; the chat stream's events are added here.
+        # FastAPI's schema, completed: the chat stream's events, no 422, no security when auth is off.
         if app.openapi_schema is None:
-            FastAPI.openapi(app)["components"]["schemas"].update(openapi_extra_schemas())
+            complete_openapi(FastAPI.openapi(app), auth_required=settings.auth_mode == "required")
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -36,6 +36,7 @@ CUSTOM_CODES = {
     "invalid_email",
     "weak_password",
     "option_out_of_range",
+    "nul_character",
 }
 RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 

@@ -13,6 +13,7 @@ from app.schemas import (
     ConversationPatch,
     ConversationSummary,
     ConversationWithSettings,
+    error_responses,
 )
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -22,7 +23,7 @@ def not_found(conversation_id: str) -> ApiError:
     return ApiError(404, "not_found", f"Conversation '{conversation_id}' not found.")
 
 
-@router.get("", response_model=ConversationPage)
+@router.get("", response_model=ConversationPage, responses=error_responses(400, 401, 503))
 def list_conversations(
     session: SessionDep,
     user: CurrentUser,
@@ -39,7 +40,7 @@ def list_conversations(
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut)
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(401, 404, 503))
 def get_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> ConversationOut:
     try:
         conversation = crud.get_conversation(session, user.id, conversation_id, with_messages=True)
@@ -48,7 +49,9 @@ def get_conversation(conversation_id: str, session: SessionDep, user: CurrentUse
     return ConversationOut.model_validate(conversation)
 
 
-@router.patch("/{conversation_id}", response_model=ConversationWithSettings)
+@router.patch(
+    "/{conversation_id}", response_model=ConversationWithSettings, responses=error_responses(400, 401, 404, 413, 503)
+)
 def update_conversation(
     conversation_id: str, patch: ConversationPatch, session: SessionDep, user: CurrentUser
 ) -> ConversationWithSettings:
@@ -60,7 +63,7 @@ def update_conversation(
     return ConversationWithSettings.model_validate(conversation)
 
 
-@router.delete("/{conversation_id}", status_code=204)
+@router.delete("/{conversation_id}", status_code=204, responses=error_responses(401, 404, 503))
 def delete_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> Response:
     try:
         crud.delete_conversation(session, user.id, conversation_id)

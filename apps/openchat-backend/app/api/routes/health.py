@@ -2,12 +2,13 @@
 
 import anyio
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import crud
 from app.api.deps import RegistryDep, SessionFactoryDep
 from app.core.metrics import engine_metrics
+from app.schemas import ReadinessOut
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +18,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadinessOut, "description": "Ready: the database answers and the default model is available"},
+        503: {"model": ReadinessOut, "description": "Not ready: `checks` says what is down"},
+    },
+)
 async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResponse:
     checks: dict[str, str] = {}
 
@@ -43,6 +50,6 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"description": "Prometheus text format"}})
 async def metrics(registry: RegistryDep) -> Response:
     return Response(generate_latest() + engine_metrics(registry.engines.all()), media_type=CONTENT_TYPE_LATEST)
