@@ -9,13 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import crud
 from app.api.routes import auth, chat, conversations, health, models
-from app.api.url_guard import refuse_nul_in_url
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
@@ -81,7 +80,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.rate_limits = RateLimits(settings)
     app.state.chat_service = chat_service
 
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul_in_url)])
+    api = APIRouter(prefix="/api/v1")
     for module in (chat, models, conversations, auth):
         api.include_router(module.router)
     app.include_router(api)

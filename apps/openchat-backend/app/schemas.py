@@ -24,18 +24,29 @@ ROLE_ALIASES = {"user": "user", "human": "user", "ai": "ai", "assistant": "ai", 
 
 
 class RequestBody(BaseModel):
-    """A request body's model: no text in it may contain NUL, on any database. PostgreSQL cannot
-    store it in a text column, and content is stored exactly as sent or refused, never altered."""
+    """A request body's model: its text is stored exactly as sent or refused, never altered. NUL is
+    refused on every database (PostgreSQL cannot store it in text), and so is half a surrogate pair
+    (not Unicode text: it cannot be encoded to be stored or sent back)."""
 
     @field_validator("*")
     @classmethod
     def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str) and "\x00" in value:
+        if not isinstance(value, str):
+            return value
+        if "\x00" in value:
             raise PydanticCustomError(
                 "nul_character",
                 "'{field}' contains a NUL character (\\u0000), which cannot be stored: remove it.",
                 {"field": info.field_name},
             )
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # JSON may escape half a surrogate pair ("\ud800"): not text
+            raise PydanticCustomError(
+                "invalid_text",
+                "'{field}' contains an unpaired surrogate (\\ud800-\\udfff), which is not text: send valid Unicode.",
+                {"field": info.field_name},
+            ) from None
         return value
 
 

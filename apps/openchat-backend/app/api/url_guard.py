@@ -1,6 +1,6 @@
-"""Refuses a URL whose path or query holds a NUL character (`%00`), with 400 on every database:
-PostgreSQL cannot compare or store text with NUL (the lookup would fail as a 500), and request
-bodies refuse it too (app/schemas.py, RequestBody)."""
+"""Refuses a URL whose path or query holds a NUL character (`%00`), with 400 on every database,
+on the routes that look up what the URL names (conversations): PostgreSQL cannot compare text
+with NUL (the lookup failed as a 500). Request bodies refuse it too (app/schemas.py, RequestBody)."""
 
 from fastapi import Request
 

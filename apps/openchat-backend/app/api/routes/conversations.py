@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app import crud
 from app.api.deps import CurrentUser, SessionDep
+from app.api.url_guard import refuse_nul_in_url
 from app.core.errors import ApiError
 from app.schemas import (
     ConversationOut,
@@ -16,11 +17,12 @@ from app.schemas import (
     error_responses,
 )
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = APIRouter(prefix="/conversations", tags=["conversations"], dependencies=[Depends(refuse_nul_in_url)])
 
 
 def not_found(conversation_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"Conversation '{conversation_id}' not found.")
+    shown = conversation_id if len(conversation_id) <= 64 else conversation_id[:64] + "…"  # none is longer
+    return ApiError(404, "not_found", f"Conversation '{shown}' not found.")
 
 
 @router.get("", response_model=ConversationPage, responses=error_responses(400, 401, 503))
@@ -40,7 +42,7 @@ def list_conversations(
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(401, 404, 503))
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(400, 401, 404, 503))
 def get_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> ConversationOut:
     try:
         conversation = crud.get_conversation(session, user.id, conversation_id, with_messages=True)
@@ -63,7 +65,7 @@ def update_conversation(
     return ConversationWithSettings.model_validate(conversation)
 
 
-@router.delete("/{conversation_id}", status_code=204, responses=error_responses(401, 404, 503))
+@router.delete("/{conversation_id}", status_code=204, responses=error_responses(400, 401, 404, 503))
 def delete_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> Response:
     try:
         crud.delete_conversation(session, user.id, conversation_id)
