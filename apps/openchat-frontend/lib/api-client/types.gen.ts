@@ -776,6 +776,10 @@ export type DeleteConversationData = {
 
 export type DeleteConversationErrors = {
     /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
      * Authentication required: the access token is missing, invalid or expired
      */
     401: ErrorOut;
@@ -813,6 +817,10 @@ export type GetConversationData = {
 };
 
 export type GetConversationErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
     /**
      * Authentication required: the access token is missing, invalid or expired
      */
