@@ -18,6 +18,7 @@ from app.api.routes import auth, chat, conversations, health, models
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
+from app.core.header_limit import HeaderSizeLimitMiddleware
 from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import load_secret_key
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(HeaderSizeLimitMiddleware)  # outermost: refused before anything reads them
     return app
