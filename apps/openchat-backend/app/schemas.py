@@ -30,7 +30,7 @@ class RequestBody(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
+    def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
             return value
         if "\x00" in value:
