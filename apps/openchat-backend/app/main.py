@@ -20,13 +20,14 @@ from app.api.routes import auth, chat, conversations, health, models
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
+from app.core.header_limit import HeaderSizeLimitMiddleware
 from app.core.log_context import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from app.core.rate_limit import RateLimits
 from app.core.security import EndedLogins, load_secret_key
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.llm.registry import ModelRegistry
-from app.schemas import openapi_extra_schemas
+from app.schemas import complete_openapi
 from app.services.chat import ChatService
 
 log = logging.getLogger("openchat")
@@ -103,9 +104,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     install_error_handlers(app)
 
     def openapi() -> dict[str, Any]:
-        # FastAPI adds only models that a route declares; the chat stream's events are added here.
+        # FastAPI's schema, completed: the chat stream's events, no 422, no security when auth is off.
         if app.openapi_schema is None:
-            FastAPI.openapi(app)["components"]["schemas"].update(openapi_extra_schemas())
+            complete_openapi(FastAPI.openapi(app), auth_required=settings.auth_mode == "required")
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -125,5 +126,6 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     # with --no-proxy-headers, so that uvicorn's own handling does not decide first.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware, trust_incoming=settings.trust_request_id)  # all of it has the id
+    app.add_middleware(HeaderSizeLimitMiddleware)  # refused before the app reads them
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response has the headers
     return app

@@ -23,9 +23,37 @@ from pydantic_core import PydanticCustomError
 ROLE_ALIASES = {"user": "user", "human": "user", "ai": "ai", "assistant": "ai", "system": "system"}
 
 
-class ChatMessageIn(BaseModel):
+class RequestBody(BaseModel):
+    """A request body's model: its text is stored exactly as sent or refused, never altered. NUL is
+    refused on every database (PostgreSQL cannot store it in text), and so is half a surrogate pair
+    (not Unicode text: it cannot be encoded to be stored or sent back)."""
+
+    @field_validator("*")
+    @classmethod
+    def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "nul_character",
+                "'{field}' contains a NUL character (\\u0000), which cannot be stored: remove it.",
+                {"field": info.field_name},
+            )
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # JSON may escape half a surrogate pair ("\ud800"): not text
+            raise PydanticCustomError(
+                "invalid_text",
+                "'{field}' contains an unpaired surrogate (\\ud800-\\udfff), which is not text: send valid Unicode.",
+                {"field": info.field_name},
+            ) from None
+        return value
+
+
+class ChatMessageIn(RequestBody):
+    # Checked by the validators below, with readable errors (content: the schema says a string).
     role: str
-    content: Any
+    content: Any = Field(json_schema_extra={"type": "string"})
 
     @field_validator("role")
     @classmethod
@@ -93,16 +121,17 @@ def sampling(context_window: int, configured_default: int) -> SamplingOut:
 RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 
 
-class ChatData(BaseModel):
+class ChatData(RequestBody):
     # Where the options sit in the request body, for error messages.
     option_prefix: ClassVar[str] = "data."
 
     model: str | None = Field(None, max_length=300)
     prompt: str | None = Field(None, max_length=20_000)
-    temperature: float | None = Field(None, ge=TEMPERATURE.min, le=TEMPERATURE.max)
-    top_p: float | None = Field(None, ge=TOP_P.min, le=TOP_P.max)
+    # Strict numbers: `true`, "0.7" or 512.0 are refused, not read as numbers.
+    temperature: float | None = Field(None, ge=TEMPERATURE.min, le=TEMPERATURE.max, strict=True)
+    top_p: float | None = Field(None, ge=TOP_P.min, le=TOP_P.max, strict=True)
     # Each model allows less than this (max_tokens_range); the chat service checks that.
-    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_CAP)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_CAP, strict=True)
 
     @field_validator("temperature", "top_p", "max_tokens", mode="wrap")
     @classmethod
@@ -123,13 +152,29 @@ class ChatData(BaseModel):
             ) from None
 
 
-class ChatRequest(BaseModel):
+def _chat_request_schema(schema: dict[str, Any]) -> None:
+    # `"data": null` is accepted (as no options); and an example, for readers and for the fuzz test.
+    schema["properties"]["data"] = {"anyOf": [schema["properties"]["data"], {"type": "null"}]}
+    schema["examples"] = [
+        {
+            "id": "c0f1",
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "ai", "content": "Hello!"},
+                {"role": "user", "content": "Tell me a joke"},
+            ],
+            "data": {"prompt": "You are a concise assistant.", "temperature": 0.7, "max_tokens": 512},
+        }
+    ]
+
+
+class ChatRequest(RequestBody):
     # Extra keys are ignored so that clients may send more than the contract asks.
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
     messages: list[ChatMessageIn] = Field(min_length=1)
     data: ChatData = Field(default_factory=ChatData)
 
-    model_config = ConfigDict(str_strip_whitespace=False)
+    model_config = ConfigDict(str_strip_whitespace=False, json_schema_extra=_chat_request_schema)
 
     @field_validator("data", mode="before")
     @classmethod
@@ -239,6 +284,74 @@ def openapi_extra_schemas() -> dict[str, Any]:
     return {**definitions, "StreamEvent": {"title": "StreamEvent", **union}}
 
 
+# -- errors, as each route documents them -----------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """Every error answered before a stream begins (app/core/errors.py)."""
+
+    detail: str = Field(description="A readable sentence that says what went wrong and what to change")
+    code: str = Field(description="A stable code for programs, e.g. `unknown_model` or `rate_limited`")
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request: not JSON, a field missing or of the wrong type, or a value out of range",
+    401: "Authentication required: the access token is missing, invalid or expired",
+    403: "Refused: sent from another site's page (Origin), or not allowed",
+    404: "Not found, or not the caller's",
+    409: "Conflicts with what is stored",
+    413: "The request body is larger than the configured limit",
+    429: "Too many requests: wait `Retry-After` seconds",
+    500: "The server failed",
+    503: "The database or the model's engine is unavailable or overloaded for now; retry later",
+}
+RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+
+
+def error_responses(*statuses: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """A route's error responses for its `responses=`: each status with the error shape and a
+    description (the default one, or the route's own from `described`). A 429 always carries
+    Retry-After; a 503 does when the server knows how long to wait."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
+            "model": ErrorOut,
+            "description": (described or {}).get(status, ERROR_DESCRIPTIONS[status]),
+        }
+        if status == 429:
+            response["headers"] = {"Retry-After": {**RETRY_AFTER, "required": True}}
+        if status == 503:
+            response["headers"] = {"Retry-After": RETRY_AFTER}
+        responses[status] = response
+    return responses
+
+
+def complete_openapi(schema: dict[str, Any], auth_required: bool) -> None:
+    """Makes FastAPI's generated schema say what this app does (in place): adds the stream events,
+    which no route declares as a response model; removes FastAPI's 422, since validation errors are
+    answered 400 in the error shape (each route documents its 400); and, when authentication is
+    off (OPENCHAT_AUTH=off), removes the security requirements, since no credentials are asked."""
+    components = schema["components"]["schemas"]
+    components.update(openapi_extra_schemas())
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path in schema["paths"].values():
+        for operation in path.values():
+            operation["responses"].pop("422", None)
+            if not auth_required:
+                operation.pop("security", None)
+    if not auth_required:
+        schema["components"].pop("securitySchemes", None)
+
+
+class ReadinessOut(BaseModel):
+    """GET /readyz, with 200 when ready and 503 when not: each check says `ok…` or `error: …`."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]
+    engines: dict[str, dict[str, Any]]
+
+
 # -- models and conversations -----------------------------------------------------------------
 
 
@@ -324,7 +437,7 @@ class ConversationPage(BaseModel):
     next_cursor: str | None
 
 
-class ConversationPatch(BaseModel):
+class ConversationPatch(RequestBody):
     """Rename a conversation, change its settings, or both."""
 
     title: str | None = Field(None, min_length=1, max_length=200)
@@ -352,7 +465,7 @@ class ConversationPatch(BaseModel):
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class Credentials(BaseModel):
+class Credentials(RequestBody):
     email: str = Field(max_length=320)
     password: str = Field(max_length=256)
 

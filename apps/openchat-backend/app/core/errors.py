@@ -36,8 +36,21 @@ CUSTOM_CODES = {
     "invalid_email",
     "weak_password",
     "option_out_of_range",
+    "nul_character",
+    "invalid_text",
 }
 RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+
+
+# FastAPI answers a body that json.loads fails on (not UTF-8, nested too deeply) with this.
+READABLE = {
+    "There was an error parsing the body": (
+        "invalid_json",
+        "The request body could not be read as JSON: send UTF-8 text, not nested too deeply.",
+    ),
+    "Not Found": ("not_found", "Not found: no endpoint has this path."),
+    "Method Not Allowed": ("method_not_allowed", "This endpoint does not accept this method."),
+}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -84,6 +97,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        # Starlette's and FastAPI's own messages, said so that the client knows what to change.
+        if detail in READABLE:
+            code, detail = READABLE[detail]
+            return error_response(exc.status_code, code, detail, exc.headers)
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), detail, exc.headers)
 
     @app.exception_handler(PoolTimeoutError)

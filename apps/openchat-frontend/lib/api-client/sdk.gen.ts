@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { AuthStatusData, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeResponses, MetricsData, MetricsResponses, ReadyzData, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
+import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -116,12 +116,12 @@ export const logout = <ThrowOnError extends boolean = false>(options?: Options<L
 /**
  * Auth Status
  */
-export const authStatus = <ThrowOnError extends boolean = false>(options?: Options<AuthStatusData, ThrowOnError>) => (options?.client ?? client).get<AuthStatusResponses, unknown, ThrowOnError>({ url: '/api/v1/auth/status', ...options });
+export const authStatus = <ThrowOnError extends boolean = false>(options?: Options<AuthStatusData, ThrowOnError>) => (options?.client ?? client).get<AuthStatusResponses, AuthStatusErrors, ThrowOnError>({ url: '/api/v1/auth/status', ...options });
 
 /**
  * Me
  */
-export const me = <ThrowOnError extends boolean = false>(options?: Options<MeData, ThrowOnError>) => (options?.client ?? client).get<MeResponses, unknown, ThrowOnError>({
+export const me = <ThrowOnError extends boolean = false>(options?: Options<MeData, ThrowOnError>) => (options?.client ?? client).get<MeResponses, MeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/me',
     ...options
@@ -135,7 +135,7 @@ export const healthz = <ThrowOnError extends boolean = false>(options?: Options<
 /**
  * Readyz
  */
-export const readyz = <ThrowOnError extends boolean = false>(options?: Options<ReadyzData, ThrowOnError>) => (options?.client ?? client).get<ReadyzResponses, unknown, ThrowOnError>({ url: '/readyz', ...options });
+export const readyz = <ThrowOnError extends boolean = false>(options?: Options<ReadyzData, ThrowOnError>) => (options?.client ?? client).get<ReadyzResponses, ReadyzErrors, ThrowOnError>({ url: '/readyz', ...options });
 
 /**
  * Metrics

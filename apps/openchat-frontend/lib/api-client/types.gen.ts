@@ -55,7 +55,7 @@ export type ChatMessageIn = {
     /**
      * Content
      */
-    content: unknown;
+    content: string;
 };
 
 /**
@@ -70,7 +70,7 @@ export type ChatRequest = {
      * Messages
      */
     messages: Array<ChatMessageIn>;
-    data?: ChatData;
+    data?: ChatData | null;
 };
 
 /**
@@ -223,13 +223,23 @@ export type Credentials = {
 };
 
 /**
- * HTTPValidationError
+ * ErrorOut
+ *
+ * Every error answered before a stream begins (app/core/errors.py).
  */
-export type HttpValidationError = {
+export type ErrorOut = {
     /**
      * Detail
+     *
+     * A readable sentence that says what went wrong and what to change
      */
-    detail?: Array<ValidationError>;
+    detail: string;
+    /**
+     * Code
+     *
+     * A stable code for programs, e.g. `unknown_model` or `rate_limited`
+     */
+    code: string;
 };
 
 /**
@@ -325,6 +335,32 @@ export type ModelsOut = {
      * Models
      */
     models: Array<ModelOut>;
+};
+
+/**
+ * ReadinessOut
+ *
+ * GET /readyz, with 200 when ready and 503 when not: each check says `ok…` or `error: …`.
+ */
+export type ReadinessOut = {
+    /**
+     * Status
+     */
+    status: 'ready' | 'not ready';
+    /**
+     * Checks
+     */
+    checks: {
+        [key: string]: string;
+    };
+    /**
+     * Engines
+     */
+    engines: {
+        [key: string]: {
+            [key: string]: unknown;
+        };
+    };
 };
 
 /**
@@ -440,34 +476,6 @@ export type UserOut = {
      * Created At
      */
     created_at: string;
-};
-
-/**
- * ValidationError
- */
-export type ValidationError = {
-    /**
-     * Location
-     */
-    loc: Array<string | number>;
-    /**
-     * Message
-     */
-    msg: string;
-    /**
-     * Error Type
-     */
-    type: string;
-    /**
-     * Input
-     */
-    input?: unknown;
-    /**
-     * Context
-     */
-    ctx?: {
-        [key: string]: unknown;
-    };
 };
 
 /**
@@ -660,25 +668,33 @@ export type ChatData2 = {
 
 export type ChatErrors = {
     /**
-     * Invalid request
+     * Invalid request: not JSON, a field missing or of the wrong type, an unknown role or model, the last message not the user's, or an option out of range
      */
-    400: unknown;
+    400: ErrorOut;
     /**
-     * Conversation belongs to someone else or does not exist
+     * Authentication required: the access token is missing, invalid or expired
      */
-    404: unknown;
+    401: ErrorOut;
     /**
-     * Validation Error
+     * The conversation `id` is someone else's
      */
-    422: HttpValidationError;
+    404: ErrorOut;
     /**
-     * Model busy, too many replies of this user at once, or rate limited; see Retry-After
+     * The request body is larger than the configured limit
      */
-    429: unknown;
+    413: ErrorOut;
     /**
-     * The local engine is restarting or unavailable; see Retry-After
+     * Model busy, too many replies of this user at once, or rate limited: wait `Retry-After` seconds
      */
-    503: unknown;
+    429: ErrorOut;
+    /**
+     * The backend or the model failed before the first token
+     */
+    500: ErrorOut;
+    /**
+     * The database or the local engine is unavailable or restarting; retry after `Retry-After`
+     */
+    503: ErrorOut;
 };
 
 export type ChatError = ChatErrors[keyof ChatErrors];
@@ -732,9 +748,17 @@ export type ListConversationsData = {
 
 export type ListConversationsErrors = {
     /**
-     * Validation Error
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
      */
-    422: HttpValidationError;
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type ListConversationsError = ListConversationsErrors[keyof ListConversationsErrors];
@@ -762,9 +786,21 @@ export type DeleteConversationData = {
 
 export type DeleteConversationErrors = {
     /**
-     * Validation Error
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
      */
-    422: HttpValidationError;
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * Not found, or not the caller's
+     */
+    404: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type DeleteConversationError = DeleteConversationErrors[keyof DeleteConversationErrors];
@@ -805,9 +841,21 @@ export type GetConversationData = {
 
 export type GetConversationErrors = {
     /**
-     * Validation Error
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
      */
-    422: HttpValidationError;
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * Not found, or not the caller's
+     */
+    404: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type GetConversationError = GetConversationErrors[keyof GetConversationErrors];
@@ -835,9 +883,25 @@ export type UpdateConversationData = {
 
 export type UpdateConversationErrors = {
     /**
-     * Validation Error
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
      */
-    422: HttpValidationError;
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * Not found, or not the caller's
+     */
+    404: ErrorOut;
+    /**
+     * The request body is larger than the configured limit
+     */
+    413: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type UpdateConversationError = UpdateConversationErrors[keyof UpdateConversationErrors];
@@ -860,9 +924,25 @@ export type SignupData = {
 
 export type SignupErrors = {
     /**
-     * Validation Error
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
      */
-    422: HttpValidationError;
+    400: ErrorOut;
+    /**
+     * An account with this email already exists
+     */
+    409: ErrorOut;
+    /**
+     * The request body is larger than the configured limit
+     */
+    413: ErrorOut;
+    /**
+     * Too many requests: wait `Retry-After` seconds
+     */
+    429: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type SignupError = SignupErrors[keyof SignupErrors];
@@ -885,9 +965,25 @@ export type LoginData = {
 
 export type LoginErrors = {
     /**
-     * Validation Error
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
      */
-    422: HttpValidationError;
+    400: ErrorOut;
+    /**
+     * Email or password is incorrect
+     */
+    401: ErrorOut;
+    /**
+     * The request body is larger than the configured limit
+     */
+    413: ErrorOut;
+    /**
+     * Too many requests: wait `Retry-After` seconds
+     */
+    429: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type LoginError = LoginErrors[keyof LoginErrors];
@@ -910,9 +1006,13 @@ export type RefreshData = {
 
 export type RefreshErrors = {
     /**
-     * Validation Error
+     * The refresh cookie is missing, invalid, expired or was reused: log in again
      */
-    422: HttpValidationError;
+    401: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
 };
 
 export type RefreshError = RefreshErrors[keyof RefreshErrors];
@@ -935,9 +1035,9 @@ export type LogoutData = {
 
 export type LogoutErrors = {
     /**
-     * Validation Error
+     * The database or the model's engine is unavailable or overloaded for now; retry later
      */
-    422: HttpValidationError;
+    503: ErrorOut;
 };
 
 export type LogoutError = LogoutErrors[keyof LogoutErrors];
@@ -958,6 +1058,15 @@ export type AuthStatusData = {
     url: '/api/v1/auth/status';
 };
 
+export type AuthStatusErrors = {
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type AuthStatusError = AuthStatusErrors[keyof AuthStatusErrors];
+
 export type AuthStatusResponses = {
     /**
      * Successful Response
@@ -973,6 +1082,19 @@ export type MeData = {
     query?: never;
     url: '/api/v1/auth/me';
 };
+
+export type MeErrors = {
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type MeError = MeErrors[keyof MeErrors];
 
 export type MeResponses = {
     /**
@@ -1010,12 +1132,23 @@ export type ReadyzData = {
     url: '/readyz';
 };
 
+export type ReadyzErrors = {
+    /**
+     * Not ready: `checks` says what is down
+     */
+    503: ReadinessOut;
+};
+
+export type ReadyzError = ReadyzErrors[keyof ReadyzErrors];
+
 export type ReadyzResponses = {
     /**
-     * Successful Response
+     * Ready: the database answers and the default model is available
      */
-    200: unknown;
+    200: ReadinessOut;
 };
+
+export type ReadyzResponse = ReadyzResponses[keyof ReadyzResponses];
 
 export type MetricsData = {
     body?: never;
@@ -1026,7 +1159,9 @@ export type MetricsData = {
 
 export type MetricsResponses = {
     /**
-     * Successful Response
+     * Prometheus text format
      */
-    200: unknown;
+    200: string;
 };
+
+export type MetricsResponse = MetricsResponses[keyof MetricsResponses];

@@ -21,7 +21,7 @@ from app.core.security import (
     verify_password,
 )
 from app.models import User
-from app.schemas import AuthStatusOut, Credentials, SignupBody, TokenOut, UserOut
+from app.schemas import AuthStatusOut, Credentials, SignupBody, TokenOut, UserOut, error_responses
 
 
 def refuse_cross_origin(request: Request, settings: SettingsDep) -> None:
@@ -94,7 +94,14 @@ def _clear_cookie(response: Response) -> None:
     response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
 
 
-@router.post("/signup", response_model=TokenOut, status_code=201)
+@router.post(
+    "/signup",
+    response_model=TokenOut,
+    status_code=201,
+    responses=error_responses(
+        400, 403, 409, 413, 429, 503, described={409: "An account with this email already exists"}
+    ),
+)
 def signup(
     body: SignupBody,
     request: Request,
@@ -113,7 +120,11 @@ def signup(
     return _issue(request, response, session, settings, user)
 
 
-@router.post("/login", response_model=TokenOut)
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses=error_responses(400, 401, 403, 413, 429, 503, described={401: "Email or password is incorrect"}),
+)
 def login(
     body: Credentials,
     request: Request,
@@ -140,7 +151,13 @@ def login(
 MAX_GRACE_HOPS = 4
 
 
-@router.post("/refresh", response_model=TokenOut)
+@router.post(
+    "/refresh",
+    response_model=TokenOut,
+    responses=error_responses(
+        401, 403, 503, described={401: "The refresh cookie is missing, invalid, expired or was reused: log in again"}
+    ),
+)
 def refresh(
     request: Request,
     response: Response,
@@ -187,7 +204,7 @@ def refresh(
     )
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=error_responses(403, 503))
 def logout(
     request: Request,
     response: Response,
@@ -204,11 +221,11 @@ def logout(
     return response
 
 
-@router.get("/status", response_model=AuthStatusOut)
+@router.get("/status", response_model=AuthStatusOut, responses=error_responses(503))
 def auth_status(session: SessionDep, settings: SettingsDep) -> AuthStatusOut:
     return AuthStatusOut(mode=settings.auth_mode, has_users=crud.has_accounts(session))
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=error_responses(401, 503))
 def me(user: CurrentUser) -> UserOut:
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)

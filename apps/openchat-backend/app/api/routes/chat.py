@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import CurrentUserId, RateLimitsDep
-from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent
+from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent, error_responses
 from app.services.chat import ChatService
 
 router = APIRouter(tags=["chat"])
@@ -123,10 +123,23 @@ async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[by
             "content": {"application/x-ndjson": {"schema": {"$ref": STREAM_EVENT_REF}}},
             "description": "One JSON event per line (a StreamEvent); clients ignore unknown types",
         },
-        400: {"description": "Invalid request"},
-        404: {"description": "Conversation belongs to someone else or does not exist"},
-        429: {"description": "Model busy, too many replies of this user at once, or rate limited; see Retry-After"},
-        503: {"description": "The local engine is restarting or unavailable; see Retry-After"},
+        **error_responses(
+            400,
+            401,
+            404,
+            413,
+            429,
+            500,
+            503,
+            described={
+                400: "Invalid request: not JSON, a field missing or of the wrong type, an unknown role or model, "
+                "the last message not the user's, or an option out of range",
+                404: "The conversation `id` is someone else's",
+                429: "Model busy, too many replies of this user at once, or rate limited: wait `Retry-After` seconds",
+                500: "The backend or the model failed before the first token",
+                503: "The database or the local engine is unavailable or restarting; retry after `Retry-After`",
+            },
+        ),
     },
 )
 async def chat(

@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app import crud
 from app.api.deps import CurrentUser, SessionDep
+from app.api.url_guard import refuse_nul_in_url
 from app.core.errors import ApiError
 from app.schemas import (
     ConversationOut,
@@ -14,16 +15,18 @@ from app.schemas import (
     ConversationSummary,
     ConversationWithSettings,
     MessageOut,
+    error_responses,
 )
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = APIRouter(prefix="/conversations", tags=["conversations"], dependencies=[Depends(refuse_nul_in_url)])
 
 
 def not_found(conversation_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"Conversation '{conversation_id}' not found.")
+    shown = conversation_id if len(conversation_id) <= 64 else conversation_id[:64] + "…"  # none is longer
+    return ApiError(404, "not_found", f"Conversation '{shown}' not found.")
 
 
-@router.get("", response_model=ConversationPage)
+@router.get("", response_model=ConversationPage, responses=error_responses(400, 401, 503))
 def list_conversations(
     session: SessionDep,
     user: CurrentUser,
@@ -40,7 +43,7 @@ def list_conversations(
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut)
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(400, 401, 404, 503))
 def get_conversation(
     conversation_id: str,
     session: SessionDep,
@@ -67,7 +70,9 @@ def get_conversation(
     )
 
 
-@router.patch("/{conversation_id}", response_model=ConversationWithSettings)
+@router.patch(
+    "/{conversation_id}", response_model=ConversationWithSettings, responses=error_responses(400, 401, 404, 413, 503)
+)
 def update_conversation(
     conversation_id: str, patch: ConversationPatch, session: SessionDep, user: CurrentUser
 ) -> ConversationWithSettings:
@@ -79,7 +84,7 @@ def update_conversation(
     return ConversationWithSettings.model_validate(conversation)
 
 
-@router.delete("/{conversation_id}", status_code=204)
+@router.delete("/{conversation_id}", status_code=204, responses=error_responses(400, 401, 404, 503))
 def delete_conversation(conversation_id: str, session: SessionDep, user: CurrentUser) -> Response:
     try:
         crud.delete_conversation(session, user.id, conversation_id)

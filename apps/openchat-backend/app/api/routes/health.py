@@ -4,7 +4,7 @@ import logging
 
 import anyio
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
 
@@ -12,6 +12,7 @@ from app import crud
 from app.api.deps import RegistryDep, SessionFactoryDep, SettingsDep
 from app.api.operations import check_access
 from app.core.metrics import engine_metrics
+from app.schemas import ReadinessOut, error_responses
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadinessOut, "description": "Ready: the database answers and the default model is available"},
+        503: {"model": ReadinessOut, "description": "Not ready: `checks` says what is down"},
+    },
+)
 async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResponse:
     checks: dict[str, str] = {}
 
@@ -51,7 +58,21 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"description": "Prometheus text format"},
+        **error_responses(
+            401,
+            404,
+            described={
+                401: "OPENCHAT_METRICS=token: the operator token is missing or wrong",
+                404: "OPENCHAT_METRICS=off",
+            },
+        ),
+    },
+)
 async def metrics(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
     check_access(request, settings.metrics_access, settings)  # OPENCHAT_METRICS
     return Response(generate_latest() + engine_metrics(registry.engines.all()), media_type=CONTENT_TYPE_LATEST)
