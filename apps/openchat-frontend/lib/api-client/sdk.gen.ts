@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
+import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsErrors, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -140,4 +140,4 @@ export const readyz = <ThrowOnError extends boolean = false>(options?: Options<R
 /**
  * Metrics
  */
-export const metrics = <ThrowOnError extends boolean = false>(options?: Options<MetricsData, ThrowOnError>) => (options?.client ?? client).get<MetricsResponses, unknown, ThrowOnError>({ url: '/metrics', ...options });
+export const metrics = <ThrowOnError extends boolean = false>(options?: Options<MetricsData, ThrowOnError>) => (options?.client ?? client).get<MetricsResponses, MetricsErrors, ThrowOnError>({ url: '/metrics', ...options });

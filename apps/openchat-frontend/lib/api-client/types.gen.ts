@@ -928,6 +928,10 @@ export type SignupErrors = {
      */
     400: ErrorOut;
     /**
+     * Refused: sent from another site's page (Origin), or not allowed
+     */
+    403: ErrorOut;
+    /**
      * An account with this email already exists
      */
     409: ErrorOut;
@@ -973,6 +977,10 @@ export type LoginErrors = {
      */
     401: ErrorOut;
     /**
+     * Refused: sent from another site's page (Origin), or not allowed
+     */
+    403: ErrorOut;
+    /**
      * The request body is larger than the configured limit
      */
     413: ErrorOut;
@@ -1010,6 +1018,10 @@ export type RefreshErrors = {
      */
     401: ErrorOut;
     /**
+     * Refused: sent from another site's page (Origin), or not allowed
+     */
+    403: ErrorOut;
+    /**
      * The database or the model's engine is unavailable or overloaded for now; retry later
      */
     503: ErrorOut;
@@ -1034,6 +1046,10 @@ export type LogoutData = {
 };
 
 export type LogoutErrors = {
+    /**
+     * Refused: sent from another site's page (Origin), or not allowed
+     */
+    403: ErrorOut;
     /**
      * The database or the model's engine is unavailable or overloaded for now; retry later
      */
@@ -1156,6 +1172,19 @@ export type MetricsData = {
     query?: never;
     url: '/metrics';
 };
+
+export type MetricsErrors = {
+    /**
+     * OPENCHAT_METRICS=token: the operator token is missing or wrong
+     */
+    401: ErrorOut;
+    /**
+     * OPENCHAT_METRICS=off
+     */
+    404: ErrorOut;
+};
+
+export type MetricsError = MetricsErrors[keyof MetricsErrors];
 
 export type MetricsResponses = {
     /**
