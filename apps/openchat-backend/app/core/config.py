@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     together_base_url: str = Field("https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL"))
     openai_compatible_base_url: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL"))
     openai_compatible_api_key: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY"))
+    # A remote model server (Together, OpenAI-compatible) silent this long, to connect or between
+    # two chunks of a reply, is given up on: the reply ends with an error event.
+    upstream_timeout_s: float = Field(60, gt=0, validation_alias=_env("OPENCHAT_UPSTREAM_TIMEOUT_S"))
 
     # Rate limits ("N/second|minute|hour|day"); shared through Redis when REDIS_URL is set.
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))

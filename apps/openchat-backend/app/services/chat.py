@@ -41,7 +41,7 @@ from app.core.errors import ACCOUNT_GONE, ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
 from app.llm.engine import PROMPT_BATCH_TOKENS, EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
-from app.llm.streaming import stream_reply
+from app.llm.streaming import StreamInterruptedError, stream_reply
 from app.schemas import (
     TEMPERATURE,
     TOP_P,
@@ -347,6 +347,8 @@ class Reply:
                 message="The local engine stopped while replying and is restarting. Your message is saved; "
                 "press Retry in a few seconds.",
             )
+        if isinstance(error, StreamInterruptedError):  # a remote server that hung or went away
+            return ErrorEvent(code=error.code, message=f"{error} Your message is saved; press Retry.")
         return ErrorEvent(
             code="model_failed",
             message=f"The model stopped with an error: {error}. Your message is saved; press Retry.",
