@@ -466,6 +466,10 @@ class ChatService:
         data = request.data
         model = await self.registry.get(data.model)
         if model is None:
+            if data.model and (problem := self.registry.model_problems.get(data.model)):
+                raise ApiError(
+                    500, "model_unavailable", f"The model {data.model} cannot be used: {problem}. Pick another model."
+                )
             if data.model:
                 raise ApiError(400, "unknown_model", f"Unknown model '{data.model}'. GET /api/v1/models lists them.")
             raise ApiError(
