@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_ID = "qwen2.5-coder-1.5b-instruct"
+# A generating reply's lease lasts this many save intervals: a few missed saves (a busy database)
+# do not make a live reply look interrupted.
+REPLY_LEASE_INTERVALS = 6
 
 
 def _env(name: str) -> AliasChoices:
@@ -59,6 +62,10 @@ class Settings(BaseSettings):
     user_max_generations: int = Field(2, ge=1, validation_alias=_env("OPENCHAT_USER_MAX_GENERATIONS"))
     # A reply that runs longer than this ends as `length`.
     max_generation_s: float = Field(600, gt=0, validation_alias=_env("OPENCHAT_MAX_GENERATION_S"))
+    # A reply is stored as it generates: its partial text is saved this often (seconds), which also
+    # renews its lease. A reply whose lease lapses (REPLY_LEASE_INTERVALS of these: its process was
+    # killed) is marked interrupted, at start-up or by any replica sharing the database.
+    reply_save_interval_s: float = Field(5, gt=0, validation_alias=_env("OPENCHAT_REPLY_SAVE_INTERVAL_S"))
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_BODY_BYTES"))
     default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
     # After a conversation's first exchange, ask its model for a short summary title (in the
@@ -82,6 +89,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         ["http://localhost:3000", "http://127.0.0.1:3000"], validation_alias=_env("OPENCHAT_CORS_ORIGINS")
     )
+
+    @property
+    def reply_lease_s(self) -> float:
+        return self.reply_save_interval_s * REPLY_LEASE_INTERVALS
 
     @property
     def sqlalchemy_url(self) -> str:
