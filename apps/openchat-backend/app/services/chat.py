@@ -415,7 +415,12 @@ class Reply:
             with self.sessions() as session:
                 return crud.store_reply(session, record)
 
-        title = await anyio.to_thread.run_sync(store)
+        try:
+            title = await anyio.to_thread.run_sync(store)
+        except Exception:  # the database went down meanwhile: the stream still ends as it should
+            # Its generating row, with the text saved so far, is marked interrupted once its lease lapses.
+            log.exception("Could not store the reply %s of conversation %s", self.message_id, self.conversation_id)
+            return None, numbers
         if title and status != "error" and self.titles is not None and self.chat_model is not None:
             question = next((m.text for m in self.messages if isinstance(m, HumanMessage)), "")
             self.titles.start(self.conversation_id, title, self.model, self.chat_model, question, record.content)
