@@ -473,7 +473,7 @@ class ChatService:
     async def start(self) -> None:
         """At app start-up (after the migrations): mark interrupted the replies of a process that
         was killed, then save the replies being generated every interval (app/services/live_replies.py)."""
-        await anyio.to_thread.run_sync(self.live.mark_interrupted)
+        self.live.mark_interrupted()  # one UPDATE, run as the migrations are (start-up waits for both)
         self._saving = asyncio.get_running_loop().create_task(self.live.run())
 
     async def aclose(self) -> None:
