@@ -4,16 +4,16 @@ Every query that touches conversations checks the owner."""
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, or_, select, text, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Conversation, Message, RefreshToken, User, new_id, utcnow
+from app.models import GENERATING, INTERRUPTED, Conversation, Message, RefreshToken, User, new_id, utcnow
 from app.services.titles import make_title
 
 LOCAL_USER_EMAIL = "local@openchat.invalid"
@@ -41,7 +41,7 @@ class ReplyRecord:
     message_id: str
     position: int
     content: str
-    status: str  # complete | cancelled | error
+    status: str  # complete | cancelled | error (see Message.status)
     model: str
     finish_reason: str | None  # stop | length | cancelled; None when it failed
     error: str | None = None
@@ -167,14 +167,25 @@ def conversation_messages(
     return rows[:limit][::-1], has_more
 
 
+@dataclass(frozen=True)
+class PendingReply:
+    """The reply about to generate, stored with the request as `generating` (see store_reply)."""
+
+    message_id: str
+    model: str
+    lease_expires_at: datetime
+
+
 def sync_conversation(
     session: Session,
     user_id: str,
     conversation_id: str,
     incoming: Sequence[IncomingMessage],
     settings: dict[str, Any],
+    pending: PendingReply | None = None,
 ) -> tuple[Conversation, int]:
-    """Store what the client sent: keep the common prefix, replace the rest.
+    """Store what the client sent: keep the common prefix, replace the rest; and, with `pending`,
+    the reply to come after it, empty and `generating` (in the same transaction).
 
     Returns the conversation and the position for the reply. Raises NotFoundError when
     the id belongs to someone else (it is neither read nor overwritten), UnknownUserError when
@@ -208,6 +219,19 @@ def sync_conversation(
         session.add(
             Message(conversation_id=conversation_id, position=position, role=message.role, content=message.content)
         )
+    if pending is not None:
+        session.add(
+            Message(
+                id=pending.message_id,
+                conversation_id=conversation_id,
+                position=len(incoming),
+                role="ai",
+                content="",
+                status=GENERATING,
+                model=pending.model,
+                lease_expires_at=pending.lease_expires_at,
+            )
+        )
     conversation.settings = settings
     conversation.updated_at = now
     try:
@@ -220,7 +244,8 @@ def sync_conversation(
 
 
 def store_reply(session: Session, reply: ReplyRecord) -> str | None:
-    """Store the model's reply; give the conversation a title after its first exchange.
+    """Store the model's reply as it ended (in place of its `generating` row); give the
+    conversation a title after its first exchange.
 
     Returns the new title, if one was set.
     """
@@ -263,6 +288,41 @@ def store_reply(session: Session, reply: ReplyRecord) -> str | None:
     conversation.updated_at = utcnow()
     session.commit()
     return title
+
+
+def save_partial_replies(session: Session, partial: dict[str, str], lease_expires_at: datetime) -> None:
+    """Save the text so far of replies still generating (message id -> text) and renew their lease.
+    A reply that ended meanwhile (stored as it ended) or was deleted is left alone."""
+    if not partial:
+        return
+    table = cast(Table, Message.__table__)  # a Core statement: one UPDATE run for every reply (executemany)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("message_id"), table.c.status == GENERATING)
+        .values(content=bindparam("text"), lease_expires_at=lease_expires_at)
+    )
+    session.execute(statement, [{"message_id": key, "text": text} for key, text in partial.items()])
+    session.commit()
+
+
+def mark_interrupted(session: Session, now: datetime, live: Collection[str] = ()) -> int:
+    """Mark interrupted the generating replies whose lease has lapsed: the process writing them
+    is gone (killed, crashed). Their partial text stays. `live`: ids of replies the caller is
+    generating, never marked. Returns how many there were."""
+    statement = (
+        update(Message)
+        .where(Message.status == GENERATING, Message.lease_expires_at < now, Message.id.not_in(list(live)))
+        .values(status=INTERRUPTED, error="The server stopped while this reply was generating.", lease_expires_at=None)
+    )
+    result = cast(CursorResult[Any], session.execute(statement))
+    session.commit()
+    return result.rowcount
+
+
+def discard_pending_reply(session: Session, message_id: str) -> None:
+    """Remove a reply stored as generating that never began (its request got 429, say)."""
+    session.execute(delete(Message).where(Message.id == message_id, Message.status == GENERATING))
+    session.commit()
 
 
 def _encode_cursor(updated_at: datetime, conversation_id: str) -> str:

@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             with sessions() as session:
                 app.state.local_user_id = crud.get_or_create_local_user(session).id
         app.state.secret_key = load_secret_key(settings)
+        await chat_service.start()  # replies of a killed process are marked interrupted
         default = await registry.get(None)
         if default is None:
             log.warning("No models found in %s: run `make setup` to assemble the bundled ones.", settings.models_dir)

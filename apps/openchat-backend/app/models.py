@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -68,16 +68,30 @@ class Conversation(Base):
     )
 
 
+GENERATING = "generating"
+INTERRUPTED = "interrupted"
+
+
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_position", "conversation_id", "position"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_position", "conversation_id", "position"),
+        # The replies generating now, by lease (migration 0003): a handful of rows, whatever the table's size.
+        Index(
+            "ix_messages_generating_lease",
+            "lease_expires_at",
+            sqlite_where=text("status = 'generating'"),
+            postgresql_where=text("status = 'generating'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))  # user | ai | system
     content: Mapped[str] = mapped_column(Text)
-    # complete | cancelled | error
+    # complete | cancelled | error for a reply that ended; `generating` while it is written (its
+    # partial text saved every few seconds), `interrupted` when its server stopped meanwhile.
     status: Mapped[str] = mapped_column(String(16), default="complete")
     model: Mapped[str | None] = mapped_column(String(200))
     finish_reason: Mapped[str | None] = mapped_column(String(16))
@@ -88,6 +102,9 @@ class Message(Base):
     tokens_per_second: Mapped[float | None] = mapped_column(Float)
     # Replies: earlier messages left out of the prompt to fit the context window (migration 0002).
     omitted_messages: Mapped[int | None] = mapped_column(Integer)
+    # A generating reply: the process writing it renews this every few seconds; once it has
+    # passed, that process is gone and any replica marks the reply interrupted (migration 0003).
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -376,7 +376,9 @@ class MessageOut(BaseModel):
     position: int
     role: Literal["user", "ai", "system"]
     content: str
-    status: Literal["complete", "cancelled", "error"]
+    # A reply: `generating` while it is written (its text so far, saved every few seconds), then
+    # how it ended; `interrupted` when the server stopped while it was generating (text so far kept).
+    status: Literal["complete", "cancelled", "error", "generating", "interrupted"]
     model: str | None
     finish_reason: Literal["stop", "length", "cancelled"] | None
     prompt_tokens: int | None

@@ -1,6 +1,6 @@
 "use client";
 
-import { PencilIcon, RefreshCwIcon, SparklesIcon } from "lucide-react";
+import { CircleAlertIcon, PencilIcon, RefreshCwIcon, RotateCwIcon, SparklesIcon } from "lucide-react";
 import * as React from "react";
 
 import { CollapsibleText } from "@/components/collapsible-text";
@@ -173,6 +173,22 @@ function AssistantMessage({ message, isLast, busy, modelName, onRegenerate }: Pr
         {message.status === "cancelled" && (
           <p className="mt-1 text-xs text-muted-foreground" data-testid="message-stopped">
             Stopped
+          </p>
+        )}
+        {message.status === "interrupted" && (
+          <div className="mt-1 flex flex-wrap items-center gap-2 text-xs text-muted-foreground" data-testid="message-interrupted">
+            <CircleAlertIcon className="size-3.5 text-destructive" aria-hidden />
+            <span>This reply was interrupted: the server stopped while writing it.</span>
+            {isLast && onRegenerate && (
+              <Button variant="outline" size="sm" disabled={busy} onClick={onRegenerate} data-testid="interrupted-retry">
+                <RotateCwIcon aria-hidden /> Retry
+              </Button>
+            )}
+          </div>
+        )}
+        {message.status === "generating" && (
+          <p className="mt-1 text-xs text-muted-foreground" data-testid="message-generating">
+            Still being written: open this conversation again in a moment to see the rest.
           </p>
         )}
         {message.finishReason === "length" && (

@@ -9,7 +9,12 @@ import type { ChatEvent } from "./ndjson";
 type FinishReason = EndEvent["finish_reason"];
 
 export type Role = MessageOut["role"];
-export type MessageStatus = "pending" | "streaming" | "complete" | "cancelled" | "error";
+/**
+ * `pending` and `streaming`: the reply this tab is receiving. The others come from the server too:
+ * `generating` is a reply still being written by a request this tab does not follow (text so far),
+ * `interrupted` one whose server stopped while writing it (the text it had saved).
+ */
+export type MessageStatus = "pending" | "streaming" | "generating" | "complete" | "cancelled" | "error" | "interrupted";
 
 export interface ChatMessage {
   /** Stable client-side key (server id for loaded messages). */
@@ -232,9 +237,12 @@ export function isBusy(state: ChatState): boolean {
 
 // --- building the history to send --------------------------------------------------------
 
-/** Messages worth sending back: drops failed/empty replies. */
+/** Replies that are not whole: not sent back as history (the server then drops them too). */
+const UNFINISHED: ReadonlySet<MessageStatus> = new Set(["error", "interrupted", "generating"]);
+
+/** Messages worth sending back: drops failed, cut-short or empty replies. */
 function sendable(messages: ChatMessage[]): ChatMessage[] {
-  return messages.filter((m) => !(m.role === "ai" && (m.status === "error" || m.content === "") ));
+  return messages.filter((m) => !(m.role === "ai" && (UNFINISHED.has(m.status) || m.content === "")));
 }
 
 /** History for a new user message appended to the conversation. */

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_ID = "qwen2.5-coder-1.5b-instruct"
 MIN_OPS_TOKEN_LENGTH = 32
+# A generating reply's lease lasts this many save intervals: a few missed saves (a busy database)
+# do not make a live reply look interrupted.
+REPLY_LEASE_INTERVALS = 6
 
 
 def _env(name: str) -> AliasChoices:
@@ -72,6 +75,10 @@ class Settings(BaseSettings):
     user_max_generations: int = Field(2, ge=1, validation_alias=_env("OPENCHAT_USER_MAX_GENERATIONS"))
     # A reply that runs longer than this ends as `length`.
     max_generation_s: float = Field(600, gt=0, validation_alias=_env("OPENCHAT_MAX_GENERATION_S"))
+    # A reply is stored as it generates: its partial text is saved this often (seconds), which also
+    # renews its lease. A reply whose lease lapses (REPLY_LEASE_INTERVALS of these: its process was
+    # killed) is marked interrupted, at start-up or by any replica sharing the database.
+    reply_save_interval_s: float = Field(5, gt=0, validation_alias=_env("OPENCHAT_REPLY_SAVE_INTERVAL_S"))
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_BODY_BYTES"))
     default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
     # After a conversation's first exchange, ask its model for a short summary title (in the
@@ -86,6 +93,9 @@ class Settings(BaseSettings):
     together_base_url: str = Field("https://api.together.xyz/v1", validation_alias=_env("TOGETHER_BASE_URL"))
     openai_compatible_base_url: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_BASE_URL"))
     openai_compatible_api_key: str | None = Field(None, validation_alias=_env("OPENAI_COMPATIBLE_API_KEY"))
+    # A remote model server (Together, OpenAI-compatible) silent this long, to connect or between
+    # two chunks of a reply, is given up on: the reply ends with an error event.
+    upstream_timeout_s: float = Field(60, gt=0, validation_alias=_env("OPENCHAT_UPSTREAM_TIMEOUT_S"))
 
     # Rate limits ("N/second|minute|hour|day"); shared through Redis when REDIS_URL is set.
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
@@ -125,6 +135,10 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
         return self
+
+    @property
+    def reply_lease_s(self) -> float:
+        return self.reply_save_interval_s * REPLY_LEASE_INTERVALS
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -111,5 +112,16 @@ def install_error_handlers(app: FastAPI) -> None:
             "database_busy",
             "The server is too busy to reach its database right now; retry in a few seconds. "
             "(Operators: raise OPENCHAT_DB_POOL_SIZE / OPENCHAT_DB_MAX_OVERFLOW.)",
+            {"Retry-After": "5"},
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(_request: Request, _exc: OperationalError) -> JSONResponse:
+        # The database is down or restarting (connection refused or lost), or SQLite is locked: the
+        # request may succeed once it is back. Pooled connections are checked before use (pre-ping).
+        return error_response(
+            503,
+            "database_unavailable",
+            "The database is unavailable right now; retry in a few seconds.",
             {"Retry-After": "5"},
         )

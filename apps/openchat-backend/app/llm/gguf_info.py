@@ -31,7 +31,7 @@ class GgufInfo:
 def _read(file: BinaryIO, size: int) -> bytes:
     data = file.read(size)
     if len(data) != size:
-        raise ValueError("truncated GGUF header")
+        raise ValueError("file is truncated (its GGUF header ends early)")
     return data
 
 
@@ -65,13 +65,13 @@ def read_metadata(path: Path) -> dict[str, str | int | float | bool]:
     values: dict[str, str | int | float | bool] = {}
     with path.open("rb") as file:
         if file.read(4) != MAGIC:
-            raise ValueError("not a GGUF file")
+            raise ValueError("file is not a valid GGUF (bad magic)")
         version = int(_unpack(file, "<I"))
         if version < 2:
             raise ValueError(f"GGUF version {version} is too old")
         _tensors, keys = _unpack(file, "<Q"), int(_unpack(file, "<Q"))
         if keys > MAX_KEYS:
-            raise ValueError("implausible GGUF header")
+            raise ValueError("file is not a valid GGUF (implausible header)")
         for _ in range(keys):
             key = _string(file)
             value_type = int(_unpack(file, "<I"))
@@ -91,7 +91,7 @@ def read_gguf_info(path: Path) -> GgufInfo:
     meta = read_metadata(path)
     arch = str(meta.get("general.architecture") or "")
     if not arch:
-        raise ValueError("no general.architecture in its metadata")
+        raise ValueError("file is not a usable GGUF model (no general.architecture in its metadata)")
 
     def number(key: str, default: int) -> int:
         return int(meta.get(f"{arch}.{key}") or default)

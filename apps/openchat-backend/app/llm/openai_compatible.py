@@ -21,8 +21,10 @@ from openai._constants import RAW_RESPONSE_HEADER
 from openai._streaming import SSEDecoder
 from pydantic import Field, model_validator
 
-# The longest a server may stay silent (or take to connect) before the reply fails; ChatOpenAI's
-# own per-chunk limit is the same 120 s.
+from app.llm.streaming import StreamInterruptedError
+
+# The longest a local engine may stay silent (or take to connect) before the reply fails;
+# ChatOpenAI's own per-chunk limit is the same 120 s. Remote servers: OPENCHAT_UPSTREAM_TIMEOUT_S.
 SILENCE_TIMEOUT_S = 120.0
 
 
@@ -62,8 +64,9 @@ class DictChunkStream:
     """A chat completion's SSE stream as plain dicts; an async context manager, as the openai
     SDK's stream is, which closes the response."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, timeout_s: float | None) -> None:
         self._response = response
+        self._timeout_s = timeout_s
 
     async def __aenter__(self) -> Self:
         return self
@@ -72,10 +75,35 @@ class DictChunkStream:
         await self._response.aclose()
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        done = False  # every OpenAI-compatible stream ends with `data: [DONE]`
+        closed = StreamInterruptedError(
+            "upstream_disconnected", "The model server closed the connection before the reply was finished."
+        )
+        try:
+            async for chunk in self._chunks():
+                if chunk is None:
+                    done = True
+                else:
+                    yield chunk
+        except httpx2.TimeoutException as error:
+            if not done:
+                silence = f"{self._timeout_s:g} s" if self._timeout_s else "too long"
+                message = f"The model server sent nothing for {silence} and was given up on."
+                raise StreamInterruptedError("upstream_timeout", message) from error
+        except httpx2.TransportError as error:
+            if not done:
+                raise closed from error
+        if not done:
+            raise closed
+
+    async def _chunks(self) -> AsyncIterator[dict[str, Any] | None]:
+        """The stream's chunks, then None once `[DONE]` has come."""
         done = False
         async for data in sse_data(self._response.aiter_bytes()):
             # Read on to the body's end after [DONE]: a connection is reused only when it was read whole.
-            done = done or data.startswith("[DONE]")
+            if not done and data.startswith("[DONE]"):
+                done = True
+                yield None
             if done or not data:
                 continue
             chunk = json.loads(data)
@@ -93,8 +121,9 @@ class DictChunkStream:
 class DictChunkCompletions:
     """The openai SDK's `chat.completions`, whose streams yield dicts (DictChunkStream)."""
 
-    def __init__(self, completions: Any) -> None:
+    def __init__(self, completions: Any, timeout_s: float | None) -> None:
         self._completions = completions
+        self._timeout_s = timeout_s
 
     async def create(self, **payload: Any) -> Any:
         if not payload.get("stream"):
@@ -112,7 +141,7 @@ class DictChunkCompletions:
         response = await self._completions._client.post(
             "/chat/completions", body=body, cast_to=httpx2.Response, options=options
         )
-        return DictChunkStream(response)
+        return DictChunkStream(response, self._timeout_s)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._completions, name)
@@ -134,7 +163,8 @@ class ProgressChatOpenAI(ChatOpenAI):
     @model_validator(mode="after")
     def _stream_dict_chunks(self) -> Self:
         if self.async_client is not None and not isinstance(self.async_client, DictChunkCompletions):
-            self.async_client = DictChunkCompletions(self.async_client)
+            timeout = self.request_timeout if isinstance(self.request_timeout, int | float) else None
+            self.async_client = DictChunkCompletions(self.async_client, timeout)
         return self
 
     def _convert_chunk_to_generation_chunk(

@@ -26,10 +26,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from app.core.config import Settings
-from app.llm.bundled import BUNDLED_BY_FILENAME
+from app.llm.bundled import BUNDLED_BY_FILENAME, BUNDLED_BY_ID
 from app.llm.engine import EngineProcess, EngineSettings, LocalEngines
 from app.llm.gguf_info import GgufInfo, read_gguf_info
-from app.llm.openai_compatible import ProgressChatOpenAI
+from app.llm.openai_compatible import SILENCE_TIMEOUT_S, ProgressChatOpenAI
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,15 @@ def gguf_info(path: Path) -> GgufInfo:
     return _GGUF_INFO[key]
 
 
+def file_error(error: ValueError | OSError) -> str:
+    """What is wrong with a model file, in words (gguf_info's own, or the system's)."""
+    if isinstance(error, FileNotFoundError):
+        return "file is missing (a link to a file that is gone?)"
+    if isinstance(error, OSError):
+        return f"file cannot be read ({error.strerror or error})"
+    return str(error)
+
+
 class ModelRegistry:
     def __init__(self, settings: Settings, engines: LocalEngines | None = None) -> None:
         self.settings = settings
@@ -134,6 +143,9 @@ class ModelRegistry:
         self._remote_cache: dict[str, tuple[float, list[ModelInfo]]] = {}
         self._remote_lock = asyncio.Lock()
         self._local_cache: tuple[float, list[ModelInfo]] | None = None
+        # Model files in the models folder that cannot be used: model id -> what is wrong with
+        # its file (logged once when found, and shown by /readyz). Their models are not listed.
+        self.model_problems: dict[str, str] = {}
         self._chat_models: OrderedDict[tuple[Any, ...], BaseChatModel] = OrderedDict()
 
     # -- listing ---------------------------------------------------------------------------
@@ -168,15 +180,20 @@ class ModelRegistry:
 
     def _local_models(self) -> list[ModelInfo]:
         folder = self.settings.models_dir
-        if not folder.is_dir():
-            return []
         models = []
-        for path in sorted(folder.glob("*.gguf")):
+        problems: dict[str, str] = {}
+        for path in sorted(folder.glob("*.gguf")) if folder.is_dir() else []:
             bundled = BUNDLED_BY_FILENAME.get(path.name)
+            model_id = bundled.id if bundled else path.stem
             try:
                 info = gguf_info(path)
+                if bundled and path.stat().st_size != bundled.size:
+                    raise ValueError(
+                        f"file is incomplete ({path.stat().st_size:,} of {bundled.size:,} bytes): "
+                        "run `make setup` to assemble it again"
+                    )
             except (ValueError, OSError) as error:
-                log.warning("Skipping %s: not a readable GGUF model (%s)", path.name, error)
+                problems[model_id] = f"{path.name}: {file_error(error)}"
                 continue
             models.append(
                 ModelInfo(
@@ -188,6 +205,13 @@ class ModelRegistry:
                     path=path,
                 )
             )
+        default = BUNDLED_BY_ID.get(self.settings.default_model)
+        if default and not (folder / default.filename).exists() and default.id not in problems:
+            problems[default.id] = f"{default.filename}: file is missing: run `make setup` to assemble it"
+        for model_id, problem in problems.items():
+            if self.model_problems.get(model_id) != problem:  # listed every few seconds: log it once
+                log.error("Model %s cannot be used and is not listed: %s", model_id, problem)
+        self.model_problems = problems
         # The bundled default first, then the rest by name.
         models.sort(key=lambda m: (m.id != self.settings.default_model, m.name.lower()))
         return models
@@ -343,6 +367,7 @@ class ModelRegistry:
                 max_tokens=options.max_tokens,
                 stream_usage=True,
                 max_retries=1,
+                timeout=self.settings.upstream_timeout_s,
             )
         return self._openai_compatible(
             model=info.remote_name or info.id,
@@ -351,6 +376,7 @@ class ModelRegistry:
             api_key=self.settings.openai_compatible_api_key or "not-needed",
             options=options,
             max_retries=1,
+            timeout=self.settings.upstream_timeout_s,
         )
 
     @staticmethod
@@ -361,6 +387,7 @@ class ModelRegistry:
         options: ChatOptions,
         max_retries: int,
         extra_body: dict[str, Any] | None = None,
+        timeout: float | None = None,  # None: a local engine's (SILENCE_TIMEOUT_S)
     ) -> BaseChatModel:
         return ProgressChatOpenAI(
             model=model,
@@ -373,6 +400,7 @@ class ModelRegistry:
             extra_body={"max_tokens": options.max_tokens, **(extra_body or {})},
             stream_usage=True,
             max_retries=max_retries,
+            timeout=timeout or SILENCE_TIMEOUT_S,
         )
 
     def prompt_tokens_bound(self, info: ModelInfo, messages: list[BaseMessage]) -> int | None:

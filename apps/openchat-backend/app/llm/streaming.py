@@ -6,6 +6,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 
 
+class StreamInterruptedError(Exception):
+    """The model's server stopped mid-reply: it sent nothing for too long, or it closed the
+    connection before the end of its stream. `code` says which (the client's error event)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 async def stream_reply(model: BaseChatModel, messages: list[BaseMessage]) -> AsyncGenerator[AIMessageChunk, None]:
     """Like `model.astream(messages)`, minus what OpenChat does not use: astream() sets up a
     callback manager and a run (for tracers), calls it for every token, keeps every chunk and

@@ -41,7 +41,7 @@ from app.core.errors import ACCOUNT_GONE, ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
 from app.llm.engine import PROMPT_BATCH_TOKENS, EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
-from app.llm.streaming import stream_reply
+from app.llm.streaming import StreamInterruptedError, stream_reply
 from app.schemas import (
     TEMPERATURE,
     TOP_P,
@@ -59,12 +59,13 @@ from app.schemas import (
     max_tokens_range,
 )
 from app.services.background import BackgroundTasks
+from app.services.live_replies import LiveReplies
 from app.services.summary_titles import SummaryTitles
 
 log = logging.getLogger(__name__)
 
 MESSAGE_CLASSES: dict[str, type[BaseMessage]] = {"user": HumanMessage, "ai": AIMessage, "system": SystemMessage}
-ReplyStatus = Literal["complete", "cancelled", "error"]
+ReplyStatus = Literal["complete", "cancelled", "error"]  # how a reply ended (stored `generating` until then)
 FinishReason = Literal["stop", "length", "cancelled"]
 # The local engine reads a prompt in steps and reports its progress after each. A prompt it
 # reads in one step gets no progress events: the response waits for its first token, so that a
@@ -296,6 +297,9 @@ class Reply:
     deadline: float  # still generating then: it ends as `length`
     sessions: sessionmaker[Session]
     user_messages_stored: asyncio.Future[None]  # stored while the model starts; read it once it has
+    live: LiveReplies  # saves the text so far while it generates (stored `generating` with the request)
+    state: ReplyState = field(default_factory=ReplyState)
+    ended: bool = False  # finish() has run: the reply is stored as it ended
     places: AsyncExitStack = field(default_factory=AsyncExitStack)
     stream: AsyncGenerator[AIMessageChunk, None] | None = None
     early: list[tuple[AIMessageChunk, float]] = field(default_factory=list)  # with the time each arrived
@@ -309,7 +313,7 @@ class Reply:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
         assert self.stream is not None, "a reply's events are read once it has started"
         self.events_read = True
-        state = ReplyState()
+        state = self.state
         try:
             outcome: ReplyStatus = "cancelled"
             try:
@@ -383,6 +387,8 @@ class Reply:
                 message="The local engine stopped while replying and is restarting. Your message is saved; "
                 "press Retry in a few seconds.",
             )
+        if isinstance(error, StreamInterruptedError):  # a remote server that hung or went away
+            return ErrorEvent(code=error.code, message=f"{error} Your message is saved; press Retry.")
         return ErrorEvent(
             code="model_failed",
             message=f"The model stopped with an error: {error}. Your message is saved; press Retry.",
@@ -412,6 +418,8 @@ class Reply:
     ) -> tuple[str | None, ReplyNumbers]:
         """Record metrics and store the reply; returns the new title (if any) and the reply's numbers.
         A new title is the first message cut short; its summary is then written in the background."""
+        self.ended = True
+        self.live.remove(self.message_id)  # its final row replaces the generating one
         numbers = ReplyNumbers.of(self, state)
         try:
             await self.user_messages_were_stored()
@@ -443,11 +451,34 @@ class Reply:
             with self.sessions() as session:
                 return crud.store_reply(session, record)
 
-        title = await anyio.to_thread.run_sync(store)
+        try:
+            title = await anyio.to_thread.run_sync(store)
+        except Exception:  # the database went down meanwhile: the stream still ends as it should
+            # Its generating row, with the text saved so far, is marked interrupted once its lease lapses.
+            log.exception("Could not store the reply %s of conversation %s", self.message_id, self.conversation_id)
+            return None, numbers
         if title and status != "error" and self.titles is not None and self.chat_model is not None:
             question = next((m.text for m in self.messages if isinstance(m, HumanMessage)), "")
             self.titles.start(self.conversation_id, title, self.model, self.chat_model, question, record.content)
         return title, numbers
+
+    async def discard(self) -> None:
+        """A reply that never began and will not (its request failed before the model started, with
+        nothing to store): remove its generating row. A row left behind, say when the database is
+        down, is marked interrupted once its lease lapses."""
+        self.live.remove(self.message_id)
+        if self.ended:
+            return
+
+        def delete() -> None:
+            with self.sessions() as session:
+                crud.discard_pending_reply(session, self.message_id)
+
+        try:
+            await self.user_messages_stored
+            await anyio.to_thread.run_sync(delete)
+        except Exception:  # noqa: BLE001 - nothing was stored, or the database is down (see above)
+            return
 
     def _end_event(self, state: ReplyState, numbers: ReplyNumbers) -> EndEvent:
         # An empty reply has no first token: report the time until the model finished.
@@ -471,10 +502,21 @@ class ChatService:
         self.sessions = sessions
         self.user_generations = UserGenerations(settings.user_max_generations)
         self.background = BackgroundTasks()
+        self.live = LiveReplies(sessions, settings.reply_save_interval_s, settings.reply_lease_s)
+        self._saving: asyncio.Task[None] | None = None
         self.titles = SummaryTitles(registry, sessions, self.background) if settings.generate_titles else None
+
+    async def start(self) -> None:
+        """At app start-up (after the migrations): mark interrupted the replies of a process that
+        was killed, then save the replies being generated every interval (app/services/live_replies.py)."""
+        self.live.mark_interrupted()  # one UPDATE, run as the migrations are (start-up waits for both)
+        self._saving = asyncio.get_running_loop().create_task(self.live.run())
 
     async def aclose(self) -> None:
         """At app shutdown: cancel the background work (summary titles) still running."""
+        if self._saving is not None:
+            self._saving.cancel()
+            await asyncio.gather(self._saving, return_exceptions=True)
         await self.background.aclose()
 
     async def reply(self, request: ChatRequest, user_id: str, started: float) -> Reply:
@@ -483,16 +525,22 @@ class ChatService:
         status). `started` is when the request arrived (time.monotonic()), for the reply's
         timings and time limit."""
         reply = await self._prepare(request, user_id, started)
+        self.live.add(reply.message_id, reply.state)  # its lease is renewed from now on, until it ends
         try:
-            await self._start(reply, user_id)
-        except ApiError:
-            await reply.user_messages_were_stored()  # a 404 or 401 from storing wins over the model's error
-            raise
-        try:
-            await reply.user_messages_were_stored()
+            try:
+                await self._start(reply, user_id)
+            except ApiError:
+                await reply.user_messages_were_stored()  # a 404 or 401 from storing wins over the model's error
+                raise
+            try:
+                await reply.user_messages_were_stored()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await reply.places.aclose()  # stops the model
+                raise
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await reply.places.aclose()  # stops the model
+                await reply.discard()  # unless it was stored as failed
             raise
         return reply
 
@@ -501,6 +549,10 @@ class ChatService:
         data = request.data
         model = await self.registry.get(data.model)
         if model is None:
+            if data.model and (problem := self.registry.model_problems.get(data.model)):
+                raise ApiError(
+                    500, "model_unavailable", f"The model {data.model} cannot be used: {problem}. Pick another model."
+                )
             if data.model:
                 raise ApiError(400, "unknown_model", f"Unknown model '{data.model}'. GET /api/v1/models lists them.")
             raise ApiError(
@@ -559,10 +611,12 @@ class ChatService:
             raise ApiError(500, "model_failed", f"The model {model.id} failed to start: {error}") from error
         # Stored only once the request is known to fit: a refused request leaves nothing behind.
         incoming = [crud.IncomingMessage(role=m.role, content=m.content) for m in request.messages]
+        # The reply is stored with the request, as generating: a process killed mid-reply leaves it.
+        pending = crud.PendingReply(uuid.uuid4().hex, model.id, self.live.lease_expires_at())
 
         def store_user_messages() -> None:
             with self.sessions() as session:
-                crud.sync_conversation(session, user_id, request.id, incoming, settings)
+                crud.sync_conversation(session, user_id, request.id, incoming, settings, pending)
 
         # Stored while the model starts (ChatService.reply): the first token need not wait for the database.
         user_messages_stored = asyncio.ensure_future(anyio.to_thread.run_sync(store_user_messages))
@@ -574,7 +628,7 @@ class ChatService:
         )
         return Reply(
             conversation_id=request.id,
-            message_id=uuid.uuid4().hex,
+            message_id=pending.message_id,
             position=len(incoming),
             user_messages_stored=user_messages_stored,
             model=model,
@@ -585,6 +639,7 @@ class ChatService:
             started=started,
             deadline=started + self.settings.max_generation_s,
             sessions=self.sessions,
+            live=self.live,
             titles=self.titles,
         )
 

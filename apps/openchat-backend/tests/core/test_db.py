@@ -17,7 +17,7 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> N
     tables = set(inspect(engine).get_table_names())
     assert {"users", "conversations", "messages", "refresh_tokens", "alembic_version"} <= tables
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
         # The migrations build exactly the tables the models describe.
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     engine.dispose()

@@ -265,7 +265,7 @@ export type MessageOut = {
     /**
      * Status
      */
-    status: 'complete' | 'cancelled' | 'error';
+    status: 'complete' | 'cancelled' | 'error' | 'generating' | 'interrupted';
     /**
      * Model
      */

@@ -67,6 +67,8 @@ type DownBackend = {
   start: (env?: Record<string, string>) => Promise<void>;
   /** Stops it (a later `start` keeps the same database). */
   stop: () => Promise<void>;
+  /** Kills it at once, as SIGKILL or a power cut would (a later `start` keeps the same database). */
+  kill: () => Promise<void>;
 };
 
 /**
@@ -91,6 +93,14 @@ export const downTest = makeTest("E2E_DOWN_BASE_URL").extend<{ downBackend: Down
           await waitFor(`http://127.0.0.1:${port}/healthz`, running.proc, "backend-down");
         },
         stop,
+        kill: async () => {
+          if (running.proc?.pid) {
+            const exited = new Promise<void>((resolve) => running.proc?.once("exit", () => resolve()));
+            process.kill(-running.proc.pid, "SIGKILL");
+            await exited;
+          }
+          running.proc = undefined;
+        },
       });
     } finally {
       await stop();

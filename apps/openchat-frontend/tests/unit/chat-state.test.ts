@@ -189,6 +189,31 @@ describe("history building", () => {
     expect(h.map((m) => m.id)).toEqual(["u1", "u2"]);
   });
 
+  it("send leaves out a reply cut short by a server stop, or still being written", () => {
+    for (const status of ["interrupted", "generating"] as const) {
+      const cut = [user("u1", "First"), ai("a1", "Once upon", { status })];
+      expect(historyForSend(cut, user("u2", "Again")).map((m) => m.id)).toEqual(["u1", "u2"]);
+    }
+  });
+
+  it("keeps an interrupted reply loaded from the server with its text and status", () => {
+    const loaded = fromApiMessage({
+      id: "a1",
+      role: "ai",
+      content: "Once upon",
+      status: "interrupted",
+      model: "m",
+      finish_reason: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      ttft_ms: null,
+      tokens_per_second: null,
+      omitted_messages: null,
+      created_at: "2026-01-01T00:00:00Z",
+    });
+    expect(loaded).toMatchObject({ content: "Once upon", status: "interrupted", finishReason: null });
+  });
+
   it("regenerate sends history up to the last user message", () => {
     expect(historyForRegenerate(conversation)?.map((m) => m.id)).toEqual(["u1", "a1", "u2"]);
     expect(historyForRegenerate([ai("a0", "hello")])).toBeNull();

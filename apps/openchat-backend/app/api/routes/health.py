@@ -12,6 +12,7 @@ from app import crud
 from app.api.deps import RegistryDep, SessionFactoryDep, SettingsDep
 from app.api.operations import check_access
 from app.core.metrics import engine_metrics
+from app.llm.registry import ModelInfo, ModelRegistry
 from app.schemas import ReadinessOut, error_responses
 
 log = logging.getLogger(__name__)
@@ -48,14 +49,33 @@ async def readyz(registry: RegistryDep, sessions: SessionFactoryDep) -> JSONResp
     model = await registry.get(None)
     # Listed means the GGUF metadata was read (local) or the provider answered (remote); a local
     # engine that was given up on is never the default.
-    checks["default_model"] = f"ok: {model.id}" if model else "error: no model available (run `make setup`)"
+    checks["default_model"] = default_model_line(registry, model)
     ready = all(value.startswith("ok") for value in checks.values())
     # Each local engine: state, slots, and every restart with how the last one ended.
     engines = registry.engines.status()
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks, "engines": engines},
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": checks,
+            # Model files that cannot be used (not listed; the other models still serve): why.
+            "model_problems": registry.model_problems,
+            "engines": engines,
+        },
         status_code=200 if ready else 503,
     )
+
+
+def default_model_line(registry: ModelRegistry, model: ModelInfo | None) -> str:
+    """The default model's readiness; when the configured one cannot serve, which does and why."""
+    configured = registry.settings.default_model
+    why = registry.model_problems.get(configured)
+    if model is None:
+        return f"error: no model available ({why or 'run `make setup`'})"
+    if model.id == configured:
+        return f"ok: {model.id}"
+    if any(e.model_id == configured and e.state == "failed" for e in registry.engines.all()):
+        why = why or "its engine failed to start"
+    return f"ok: {model.id} (the configured default {configured} cannot be used: {why})" if why else f"ok: {model.id}"
 
 
 @router.get(
