@@ -199,6 +199,7 @@ describe("history building", () => {
   it("keeps an interrupted reply loaded from the server with its text and status", () => {
     const loaded = fromApiMessage({
       id: "a1",
+      position: 1,
       role: "ai",
       content: "Once upon",
       status: "interrupted",
