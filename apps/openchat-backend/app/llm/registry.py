@@ -351,7 +351,10 @@ class ModelRegistry:
                 base_url=f"{engine.base_url}/v1",
                 api_key=engine.api_key,
                 options=options,
-                max_retries=0,  # a dead engine is being restarted; the user is told to retry
+                # Once: the engine closes kept-alive connections (after some requests, or seconds
+                # idle), and a request sent on one as it closes fails with "Server disconnected"
+                # before anything was generated. A dead engine is handled by ChatService._start.
+                max_retries=1,
                 # It streams how much of a long prompt it has read before the first token.
                 extra_body={"return_progress": True},
             )
