@@ -1,5 +1,7 @@
 """Shared fixtures: databases (SQLite file, PostgreSQL server), apps, clients, users."""
 
+import asyncio
+import contextlib
 import glob
 import os
 import shutil
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -30,6 +33,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """`app` served by uvicorn on loopback, in this event loop, as every start path runs it
+    (--no-proxy-headers: the app's OPENCHAT_TRUSTED_PROXIES alone decides); yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _pg_bin() -> Path:

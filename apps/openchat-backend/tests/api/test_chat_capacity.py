@@ -10,13 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
 from benchmarks.fake_engine import MODEL, WORD, make_app
-from tests.conftest import free_port
+from tests.conftest import serving
 
 STREAMS = 64
 TOKENS = 40
@@ -45,21 +44,6 @@ class Midway:
         # Some clients may never get a token: the test says how many did.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.all_streaming.wait(), timeout=30)
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """`app` served by uvicorn on loopback, in this event loop; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture

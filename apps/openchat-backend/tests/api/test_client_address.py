@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from limits.storage import memory as memory_storage
@@ -19,7 +18,7 @@ from limits.storage import memory as memory_storage
 from app.core import rate_limit
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import chat_scope, free_port
+from tests.conftest import chat_scope, serving
 from tests.fakes import FakeRegistry
 
 PASSWORD = "correct horse battery"
@@ -221,22 +220,6 @@ async def test_auth_posts_from_another_sites_page_are_refused(peers: Any) -> Non
 
 
 # --- Through uvicorn ------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """`app` served by uvicorn as every start path runs it (--no-proxy-headers), on loopback."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_through_uvicorn_only_the_apps_trusted_proxies_decide(make_settings: Callable[..., Settings]) -> None:

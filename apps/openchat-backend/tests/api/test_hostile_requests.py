@@ -22,8 +22,7 @@ from app.core.config import Settings
 from app.core.security import AUDIENCE, ISSUER
 from app.main import create_app
 from app.models import User
-from tests.api.test_chat_capacity import serving
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import _fresh_postgres_database, serving
 from tests.fakes import FakeRegistry
 
 PASSWORD = "correct horse battery"

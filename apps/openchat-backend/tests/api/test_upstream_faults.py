@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from benchmarks.fake_engine import MODEL, WORD, make_app
-from tests.api.test_chat_capacity import serving
+from tests.conftest import serving
 
 TOKENS = 10
 MODEL_ID = f"openai-compatible/{MODEL}"
