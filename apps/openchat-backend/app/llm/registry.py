@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import anyio
 import httpx
+import httpx2  # the openai SDK's HTTP client
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
@@ -351,10 +353,13 @@ class ModelRegistry:
                 base_url=f"{engine.base_url}/v1",
                 api_key=engine.api_key,
                 options=options,
-                # Once: the engine closes kept-alive connections (after some requests, or seconds
-                # idle), and a request sent on one as it closes fails with "Server disconnected"
-                # before anything was generated. A dead engine is handled by ChatService._start.
-                max_retries=1,
+                max_retries=0,  # a dead engine is being restarted: ChatService._start asks again
+                # A new loopback connection per request (microseconds): llama-server closes kept-alive
+                # connections on its own schedule, and a request sent on one as it closed failed with
+                # "Server disconnected without sending a response" (about 1 in 65 quick requests).
+                http_async_client=openai.DefaultAsyncHttpxClient(
+                    limits=httpx2.Limits(max_keepalive_connections=0), timeout=SILENCE_TIMEOUT_S, verify=False
+                ),
                 # It streams how much of a long prompt it has read before the first token.
                 extra_body={"return_progress": True},
             )
@@ -391,6 +396,7 @@ class ModelRegistry:
         max_retries: int,
         extra_body: dict[str, Any] | None = None,
         timeout: float | None = None,  # None: a local engine's (SILENCE_TIMEOUT_S)
+        http_async_client: Any = None,  # None: LangChain's shared one
     ) -> BaseChatModel:
         return ProgressChatOpenAI(
             model=model,
@@ -404,6 +410,7 @@ class ModelRegistry:
             stream_usage=True,
             max_retries=max_retries,
             timeout=timeout or SILENCE_TIMEOUT_S,
+            http_async_client=http_async_client,
         )
 
     def prompt_tokens_bound(self, info: ModelInfo, messages: list[BaseMessage]) -> int | None:
