@@ -18,7 +18,7 @@ from app import crud
 from app.api.operations import add_api_docs
 from app.api.routes import auth, chat, conversations, health, models
 from app.core.config import Settings, get_settings
-from app.core.db import make_engine, make_session_factory, run_migrations
+from app.core.db import make_engine, make_session_factory, open_pool, run_migrations
 from app.core.errors import install_error_handlers
 from app.core.header_limit import HeaderSizeLimitMiddleware
 from app.core.log_context import configure_logging
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         run_migrations(engine)
+        open_pool(engine)
         if settings.auth_mode == "off":  # the one owner of everything, known before any request
             with sessions() as session:
                 app.state.local_user_id = crud.get_or_create_local_user(session).id

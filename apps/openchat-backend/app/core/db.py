@@ -1,5 +1,6 @@
 """Database engine, sessions and migrations (SQLite by default, PostgreSQL via DATABASE_URL)."""
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[1] / "alembic"
 
@@ -27,6 +29,12 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         if parsed.database in (None, "", ":memory:"):
             options = {"hide_parameters": True}  # in memory: SQLAlchemy's own pool (a connection per thread), no sizes
+        else:
+            # A fixed set of connections, opened at start (open_pool), never closed under load:
+            # SQLite keeps the descriptor of a connection closed while another holds a lock on the
+            # file, so overflow connections opened and closed under load left up to one descriptor
+            # each behind (docs/stress.md: idle descriptors 28 -> 36 in the soak).
+            options["pool_size"], options["max_overflow"] = pool_size + max_overflow, 0
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
 
         @event.listens_for(engine, "connect")
@@ -43,6 +51,16 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
         # Only psycopg 3 is installed; accept plain postgresql:// URLs.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_pre_ping=True, **options)
+
+
+def open_pool(engine: Engine) -> None:
+    """Open every connection of a fixed pool (a SQLite file's, see make_engine) at start-up, so
+    that the process's descriptors do not change under load; other pools open as needed."""
+    if engine.dialect.name != "sqlite" or not isinstance(engine.pool, QueuePool):  # in memory: none to open
+        return
+    with ExitStack() as held:
+        for _ in range(engine.pool.size()):
+            held.enter_context(engine.connect())
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
