@@ -13,7 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.core.db import make_engine
+from app import crud
+from app.core.db import make_engine, run_migrations
 from tests.conftest import signup
 from tests.fakes import FakeRegistry
 
@@ -223,3 +224,47 @@ async def test_paging_works_on_the_path_shown(chat: Chat) -> None:
     assert flipped["messages"][-1]["content"] == "Hello, world!"
     middle = await chat.shown("long", before=22, limit=2)
     assert path(middle) == [("user", "question 20"), ("ai", "Hello, world!")]
+
+
+async def test_a_conversation_stored_before_branching_shows_unchanged_and_gets_versions(
+    database_url: str, make_settings: Any, make_client: Any
+) -> None:
+    engine = make_engine(database_url)
+    run_migrations(engine, "0003")
+    written = [("user", "Hi", "complete"), ("ai", "Hello!", "complete"), ("user", "A joke?", "complete")]
+    written.append(("ai", "Why did", "cancelled"))
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (id, email, created_at) VALUES ('u', :email, '2026-01-01')"),
+            {"email": crud.LOCAL_USER_EMAIL},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, user_id, title, settings, created_at, updated_at) "
+                "VALUES ('old', 'u', 'Hi', '{}', '2026-01-01', '2026-01-01')"
+            )
+        )
+        for position, (role, content, status) in enumerate(written):
+            connection.execute(
+                text(
+                    "INSERT INTO messages (id, conversation_id, position, role, content, status, created_at) "
+                    "VALUES (:id, 'old', :position, :role, :content, :status, '2026-01-01')"
+                ),
+                {"id": f"m{position}", "position": position, "role": role, "content": content, "status": status},
+            )
+    engine.dispose()
+    settings = make_settings(database_url=database_url, auth_mode="off")
+    registry = FakeRegistry(settings)
+    client = await make_client(settings, registry)  # its start-up runs migration 0004
+    chat = Chat(client, registry, database_url, {})
+
+    conversation = await chat.shown("old")
+    assert [(m["role"], m["content"], m["status"]) for m in conversation["messages"]] == written
+    assert [m["parent_id"] for m in conversation["messages"]] == [None, "m0", "m1", "m2"]
+    assert all(versions(message) == (1, 1) for message in conversation["messages"])
+
+    # Regenerating its last reply now keeps the old one.
+    await chat.send("old", "Hi", "Hello!", "A joke?")
+    conversation = await chat.shown("old")
+    assert versions(conversation["messages"][-1]) == (2, 2)
+    assert path((await chat.branch("old", "m3")).json())[-1] == ("ai", "Why did")
