@@ -149,6 +149,11 @@ class ReplyRuns:
                 async with aclosing(events):
                     async for event in events:
                         run.add(encode(event))
+                        if run.scope.cancel_called:
+                            # Stopped while tokens come without a pause (a burst, or a stop sent while
+                            # it started): the scope's cancellation waits for one; closing the events
+                            # stores the reply `cancelled` (Reply.events) at once.
+                            break
             if not run.lines or not is_last_line(run.lines[-1]):
                 run.add(encode(reply.stopped_end_event()))  # stopped: events() sends no `end`
         except Exception:  # a bug: the readers must still see the stream end
