@@ -27,6 +27,12 @@ REDIS_DOWN = ApiError(
     headers={"Retry-After": "5"},
 )
 
+DESCRIBED = {
+    404: "The conversation does not exist, or is someone else's",
+    503: "The database, or Redis (REDIS_URL) that replicas share replies through, is unavailable; "
+    "retry after `Retry-After`",
+}
+
 
 async def check_owner(sessions: SessionFactoryDep, user_id: str, conversation_id: str) -> None:
     """404 unless the conversation is the user's."""
@@ -51,8 +57,8 @@ async def check_owner(sessions: SessionFactoryDep, user_id: str, conversation_id
             "description": "The reply generating now, as POST /chat streams it: replayed from its first event, "
             "then live, until `end` or `error`",
         },
-        204: {"description": "No reply of this conversation is generating"},
-        **error_responses(400, 401, 404, 503),
+        204: {"description": "No reply of this conversation is generating (it has ended, or is still starting)"},
+        **error_responses(400, 401, 404, 503, described=DESCRIBED),
     },
 )
 async def follow_reply(
@@ -71,7 +77,14 @@ async def follow_reply(
     return EventStreamResponse(lines, on_close=reader_left)
 
 
-@router.post("/{conversation_id}/stop", status_code=204, responses=error_responses(400, 401, 404, 503))
+@router.post(
+    "/{conversation_id}/stop",
+    status_code=204,
+    responses={
+        204: {"description": "Stopped and stored `cancelled`, or nothing was generating"},
+        **error_responses(400, 401, 404, 503, described=DESCRIBED),
+    },
+)
 async def stop_reply(
     conversation_id: str, user_id: CurrentUserId, sessions: SessionFactoryDep, runs: ReplyRunsDep
 ) -> Response:
