@@ -32,6 +32,12 @@ class ScriptedChatModel(BaseChatModel):
     title: str | Exception = "Greeting the fake model"
     title_gate: Any = None
     progress: list[tuple[int, int]] = Field(default_factory=list)  # (processed, total) sent before the tokens
+    # Before token `pause_at`, set `paused` (an asyncio.Event) and wait for `gate` (another).
+    pause_at: int | None = None
+    paused: Any = None
+    gate: Any = None
+    produced: int = 0  # tokens streamed so far
+    closed: bool = False  # its stream has ended or was closed (the model stopped)
     seen: list[list[BaseMessage]] = Field(default_factory=list)
     title_requests: list[list[BaseMessage]] = Field(default_factory=list)
     options: ChatOptions | None = None
@@ -54,23 +60,30 @@ class ScriptedChatModel(BaseChatModel):
             progress = {"processed": processed, "total": total, "cache": 0, "time_ms": 0}
             chunk = AIMessageChunk(content="", response_metadata={"prompt_progress": progress})
             yield ChatGenerationChunk(message=chunk)
-        for index, token in enumerate(self.tokens):
-            if self.fail_at == index:
-                raise RuntimeError("scripted failure")
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=token))
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata={
-                    "input_tokens": 11,
-                    "output_tokens": len(self.tokens),
-                    "total_tokens": 11 + len(self.tokens),
-                },
-                response_metadata={"finish_reason": self.finish_reason},
+        try:
+            for index, token in enumerate(self.tokens):
+                if self.fail_at == index:
+                    raise RuntimeError("scripted failure")
+                if self.pause_at == index:
+                    self.paused.set()
+                    await self.gate.wait()
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                self.produced += 1
+                yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    usage_metadata={
+                        "input_tokens": 11,
+                        "output_tokens": len(self.tokens),
+                        "total_tokens": 11 + len(self.tokens),
+                    },
+                    response_metadata={"finish_reason": self.finish_reason},
+                )
             )
-        )
+        finally:
+            self.closed = True
 
     def _stream(
         self,
