@@ -9,9 +9,10 @@ no role."; the importer adds which conversation it was.
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 ROLES = {"user": "user", "human": "user", "ai": "ai", "assistant": "ai", "system": "system"}
 STATUSES = {"complete", "cancelled", "error", "generating", "interrupted"}
@@ -202,9 +203,16 @@ def normalized(conversation: TransferConversation) -> TransferConversation:
     return replace(conversation, messages=ordered, active_leaf_id=leaf, created_at=created_at, updated_at=updated_at)
 
 
-def newest_path_end(ordered: list[TransferMessage]) -> str:
-    """The end of the path that takes the newest version at every step (messages in `normalized`
-    order: the last of each sibling list is the newest)."""
+class TreeNode(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def parent_id(self) -> str | None: ...
+
+
+def newest_path_end(ordered: Sequence[TreeNode]) -> str:
+    """The end of the path that takes the newest version at every step. `ordered`: messages
+    parents first, each one's versions oldest first (the last of each sibling list is the newest)."""
     newest_child: dict[str | None, str] = {}
     for message in ordered:
         newest_child[message.parent_id] = message.id
