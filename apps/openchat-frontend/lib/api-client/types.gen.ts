@@ -243,6 +243,27 @@ export type ErrorOut = {
 };
 
 /**
+ * ImportResult
+ *
+ * POST /api/v1/import: what the file added. Conversations imported before (by this user, from
+ * the same source with the same content) are skipped and counted in `duplicates`.
+ */
+export type ImportResult = {
+    /**
+     * Imported
+     */
+    imported: number;
+    /**
+     * Duplicates
+     */
+    duplicates: number;
+    /**
+     * Conversation Ids
+     */
+    conversation_ids: Array<string>;
+};
+
+/**
  * MessageOut
  */
 export type MessageOut = {
@@ -914,6 +935,135 @@ export type UpdateConversationResponses = {
 };
 
 export type UpdateConversationResponse = UpdateConversationResponses[keyof UpdateConversationResponses];
+
+export type ExportConversationData = {
+    body?: never;
+    path: {
+        /**
+         * Conversation Id
+         */
+        conversation_id: string;
+    };
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'openchat' | 'markdown';
+    };
+    url: '/api/v1/conversations/{conversation_id}/export';
+};
+
+export type ExportConversationErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * Not found, or not the caller's
+     */
+    404: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ExportConversationError = ExportConversationErrors[keyof ExportConversationErrors];
+
+export type ExportConversationResponses = {
+    /**
+     * The conversation as a file: OpenChat JSON (every branch, settings and numbers; importable) or Markdown (the path shown, to read)
+     */
+    200: Blob | File;
+};
+
+export type ExportConversationResponse = ExportConversationResponses[keyof ExportConversationResponses];
+
+export type ExportAllData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'openchat';
+    };
+    url: '/api/v1/export';
+};
+
+export type ExportAllErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ExportAllError = ExportAllErrors[keyof ExportAllErrors];
+
+export type ExportAllResponses = {
+    /**
+     * All the user's conversations in OpenChat JSON, newest first, sent as it is written
+     */
+    200: Blob | File;
+};
+
+export type ExportAllResponse = ExportAllResponses[keyof ExportAllResponses];
+
+export type ImportConversationsData = {
+    /**
+     * The export file itself, as the raw body: an OpenChat JSON export, ChatGPT's conversations.json, or Open WebUI's chat export (the format is detected)
+     */
+    body: Blob | File;
+    path?: never;
+    query?: never;
+    url: '/api/v1/import';
+};
+
+export type ImportConversationsErrors = {
+    /**
+     * Not JSON, not a known export format, or a bad record (named in `detail`); nothing was stored
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The same conversations were being imported at the same time; nothing was stored
+     */
+    409: ErrorOut;
+    /**
+     * The file is larger than OPENCHAT_MAX_IMPORT_BYTES
+     */
+    413: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ImportConversationsError = ImportConversationsErrors[keyof ImportConversationsErrors];
+
+export type ImportConversationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportResult;
+};
+
+export type ImportConversationsResponse = ImportConversationsResponses[keyof ImportConversationsResponses];
 
 export type SignupData = {
     body: SignupBody;
