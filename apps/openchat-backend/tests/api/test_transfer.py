@@ -15,6 +15,7 @@ import pytest
 
 from app.core.db import make_engine, make_session_factory
 from app.models import Conversation, Message
+from app.schemas import OpenChatExport
 from tests.conftest import signup
 from tests.fakes import FakeRegistry
 
@@ -199,6 +200,7 @@ async def test_a_json_export_imported_by_another_user_is_the_same_conversation(
     assert "filename*=UTF-8''Trip%20plans%20Z%C3%BCrich%20%E2%86%92%20Krak%C3%B3w.json" in disposition
     original = response.json()
     assert (original["format"], original["version"]) == ("openchat", 1)
+    OpenChatExport.model_validate(original)  # the shape the API schema documents
     assert len(original["conversations"][0]["messages"]) == 7
 
     imported = await import_file(client, bob, response.content)
