@@ -19,6 +19,18 @@ export type AuthStatusOut = {
 };
 
 /**
+ * BranchBody
+ *
+ * Show another version of a message: the path goes through it and on to its newest reply.
+ */
+export type BranchBody = {
+    /**
+     * Message Id
+     */
+    message_id: string;
+};
+
+/**
  * ChatData
  */
 export type ChatData = {
@@ -76,7 +88,7 @@ export type ChatRequest = {
 /**
  * ConversationOut
  *
- * A conversation with its messages, oldest first: all of them, or the page asked for.
+ * A conversation with the messages of the path shown, oldest first: all of them, or the page asked for.
  */
 export type ConversationOut = {
     /**
@@ -367,6 +379,10 @@ export type MessageOut = {
      */
     id: string;
     /**
+     * Parent Id
+     */
+    parent_id: string | null;
+    /**
      * Position
      */
     position: number;
@@ -414,6 +430,22 @@ export type MessageOut = {
      * Created At
      */
     created_at: string;
+    /**
+     * Sibling Ids
+     */
+    sibling_ids: Array<string>;
+    /**
+     * Sibling Index
+     *
+     * This message's index in `sibling_ids`, from 0
+     */
+    sibling_index: number;
+    /**
+     * Sibling Count
+     *
+     * How many versions: the length of `sibling_ids`
+     */
+    sibling_count: number;
 };
 
 /**
@@ -1055,6 +1087,65 @@ export type UpdateConversationResponses = {
 };
 
 export type UpdateConversationResponse = UpdateConversationResponses[keyof UpdateConversationResponses];
+
+export type ShowBranchData = {
+    body: BranchBody;
+    path: {
+        /**
+         * Conversation Id
+         */
+        conversation_id: string;
+    };
+    query?: {
+        /**
+         * Before
+         *
+         * Only messages before this position (a message's `position`)
+         */
+        before?: number | null;
+        /**
+         * Limit
+         *
+         * Only the latest this many (of those before `before`)
+         */
+        limit?: number | null;
+    };
+    url: '/api/v1/conversations/{conversation_id}/branch';
+};
+
+export type ShowBranchErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The conversation is not the caller's, or the message is not in it
+     */
+    404: ErrorOut;
+    /**
+     * The request body is larger than the configured limit
+     */
+    413: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ShowBranchError = ShowBranchErrors[keyof ShowBranchErrors];
+
+export type ShowBranchResponses = {
+    /**
+     * Successful Response
+     */
+    200: ConversationOut;
+};
+
+export type ShowBranchResponse = ShowBranchResponses[keyof ShowBranchResponses];
 
 export type ExportConversationData = {
     body?: never;
