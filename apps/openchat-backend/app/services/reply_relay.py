@@ -1,8 +1,8 @@
 """Resumable replies across replicas, through Redis (REDIS_URL; app/services/reply_runs.py).
 
 Writing: each run's lines are appended to the Redis stream `openchat:reply:<conversation id>` by
-one writer task, which sends the new lines of every run in one transaction, a few milliseconds
-apart: a reply never waits for Redis, and a slow Redis only delays the other replicas' readers.
+one writer task, which sends the new lines of every run (one entry per run) in one transaction, a
+few milliseconds apart: a reply never waits for Redis, and a slow Redis only delays the other replicas' readers.
 While a run is live, `openchat:reply-live:<conversation id>` holds its message id with a short
 expiry that the writer renews; a new run's first write replaces the stream of the previous one,
 and its last line and the live key's removal go in one transaction. The stream expires a few
@@ -20,6 +20,7 @@ stored by then).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ class ReplyRelay:
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self._tasks: list[asyncio.Task[None]] = []
         self._failing = False  # the last write failed (logged once)
+        self._closing = False
 
     async def start(self) -> None:
         try:
@@ -79,14 +81,15 @@ class ReplyRelay:
         self._tasks = [loop.create_task(self._write()), loop.create_task(self._listen())]
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with anyio.move_on_after(2):  # the last lines of the replies stopped at shutdown
-            try:
-                await self._flush()
-            except RedisError:
-                log.warning("Could not relay the last lines of the replies stopped at shutdown")
+        """At shutdown, once the replies are stopped: their last lines are written, then Redis closed."""
+        writer, listener = self._tasks
+        listener.cancel()
+        self._closing = True  # the writer writes what is left, and returns
+        self._pending.set()
+        done, _ = await asyncio.wait([writer, listener], timeout=3)
+        if writer not in done:
+            log.warning("Could not relay the last lines of the replies stopped at shutdown")
+            writer.cancel()
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self.redis.aclose()
 
@@ -99,9 +102,9 @@ class ReplyRelay:
         self._pending.set()
 
     async def _write(self) -> None:
-        while True:
-            with anyio.move_on_after(RENEW_S):
-                await self._pending.wait()
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pending.wait(), RENEW_S)
             self._pending.clear()
             try:
                 await self._flush()
@@ -111,10 +114,10 @@ class ReplyRelay:
                 self._failing = True
                 for run in [run for run in self._written if run.done]:
                     del self._written[run]  # given up: their readers elsewhere see the live key lapse
-                await anyio.sleep(1)
+                await asyncio.sleep(1)
                 continue
             self._failing = False
-            await anyio.sleep(WRITE_INTERVAL_S)
+            await asyncio.sleep(WRITE_INTERVAL_S)
 
     async def _flush(self) -> None:
         if not self._written:
@@ -126,8 +129,8 @@ class ReplyRelay:
             if written < 0:
                 pipe.delete(stream)  # the previous reply's lines
             done, total = run.done, len(run.lines)
-            for line in run.lines[max(written, 0) : total]:
-                pipe.xadd(stream, {"line": line})
+            if total > max(written, 0):  # the new lines, as one entry
+                pipe.xadd(stream, {"lines": b"".join(run.lines[max(written, 0) : total])})
             pipe.expire(stream, STREAM_TTL_S)
             if done:
                 pipe.delete(live)
@@ -154,14 +157,14 @@ class ReplyRelay:
         checked = False  # the live key was found gone, and the stream read once more
         try:
             while True:
-                # RESP2: [[stream, [(entry id, {b"line": line}), ...]]], or nothing
+                # RESP2: [[stream, [(entry id, {b"lines": lines}), ...]]], or nothing
                 found: Any = await self.redis.xread({stream: last_id}, block=None if checked else FOLLOW_BLOCK_MS)
                 if found:
                     entries = found[0][1]
                     last_id = entries[-1][0]
-                    lines = [fields[b"line"] for _, fields in entries]
-                    yield b"".join(lines)
-                    if is_last_line(lines[-1]):
+                    lines = b"".join(fields[b"lines"] for _, fields in entries)
+                    yield lines
+                    if is_last_line(lines[lines.rfind(b"\n", 0, -1) + 1 :]):
                         return
                 elif checked:
                     yield LOST_LINE
@@ -190,4 +193,4 @@ class ReplyRelay:
                         self.stop_here(message["data"].decode())
             except RedisError:
                 log.warning("Lost the Redis subscription to reply stops; retrying", exc_info=True)
-                await anyio.sleep(1)
+                await asyncio.sleep(1)

@@ -6,6 +6,7 @@ scripted chat model paused at a token until the test lets it go on: nothing depe
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -290,3 +291,29 @@ async def test_resumable_must_be_a_boolean(served: Any) -> None:
     client, _, _ = await served()
     response = await client.post("/api/v1/chat", json={**body("b"), "data": {"resumable": "yes"}})
     assert response.status_code == 400
+
+
+async def test_a_follower_on_another_replica_ends_with_reply_lost_when_the_generating_replica_is_gone(
+    served: Any, redis_url: str
+) -> None:
+    # Two replicas in this process, sharing the database and Redis. A replica that dies stops
+    # renewing its reply's live key, which then lapses: here it is removed as if it had.
+    import redis
+
+    from app.services.reply_relay import live_key
+
+    replica_a, _, _ = await served(redis_url=redis_url)
+    replica_b, _, _ = await served(redis_url=redis_url)
+    conversation = f"lost-{uuid.uuid4().hex[:8]}"
+    async with (
+        replica_a.stream("POST", "/api/v1/chat", json=body(conversation)) as chat,
+        replica_b.stream("GET", f"/api/v1/conversations/{conversation}/stream") as follower,
+    ):
+        assert follower.status_code == 200
+        lines = follower.aiter_lines()
+        assert text_of(await read_until_tokens(lines, PAUSE_AT)) == text_of(
+            await read_until_tokens(chat.aiter_lines(), PAUSE_AT)
+        )
+        redis.Redis.from_url(redis_url).delete(live_key(conversation))
+        rest = await read_to_end(lines)
+    assert [e["type"] for e in rest] == ["error"] and rest[0]["code"] == "reply_lost"
