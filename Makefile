@@ -14,11 +14,11 @@ BACKEND_PORT ?= 8000
 FRONTEND_PORT ?= 3000
 
 # Debian packages the build needs (compilers for the local engine) and the test suites need:
-# PostgreSQL (persistence tests), Redis (shared rate limits), docker-compose (checks
+# PostgreSQL (persistence tests), Redis (shared rate limits), nginx (the replica test), docker-compose (checks
 # docker-compose.yml without an engine), Chromium (end-to-end tests), binutils (objdump: the
 # engine's instruction-set test).
 BUILD_APT_PACKAGES := build-essential cmake
-TEST_APT_PACKAGES := postgresql redis-server docker-compose chromium binutils
+TEST_APT_PACKAGES := postgresql redis-server docker-compose chromium binutils nginx
 
 .PHONY: help build-deps setup engine engine-rebuild models models-reinstall run dev test test-backend test-frontend lint bench stress clean system-deps
 

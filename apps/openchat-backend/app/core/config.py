@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     trust_request_id: bool = Field(False, validation_alias=_env("OPENCHAT_TRUST_REQUEST_ID"))
 
     models_dir: Path = Field(BACKEND_DIR / "models", validation_alias=_env("OPENCHAT_MODELS_DIR"))
+    # off = list and start no local GGUF model (bundled or not): an API replica whose models are
+    # served by a separate inference server (OPENAI_COMPATIBLE_BASE_URL, Together).
+    local_models: bool = Field(True, validation_alias=_env("OPENCHAT_LOCAL_MODELS"))
     default_model: str = Field(DEFAULT_MODEL_ID, validation_alias=_env("OPENCHAT_DEFAULT_MODEL"))
     # The local engine: llama.cpp's llama-server, built by `make engine` (app/llm/engine.py).
     engine_binary: Path = Field(

@@ -6,7 +6,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -67,9 +67,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+# Any fixed 64-bit number: the PostgreSQL advisory lock that replicas take around their migrations.
+MIGRATION_LOCK_ID = 0x0C4A7_0001
+
+
 def run_migrations(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision`. On PostgreSQL, replicas starting together take turns
+    (an advisory lock held for the transaction): the first migrates, the others then find the
+    database at head and do nothing. SQLite locks its file for the transaction anyway."""
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

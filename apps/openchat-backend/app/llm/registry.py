@@ -175,6 +175,8 @@ class ModelRegistry:
         return next((m for m in models if m.id == wanted), None)
 
     async def _recent_local_models(self) -> list[ModelInfo]:
+        if not self.settings.local_models:  # OPENCHAT_LOCAL_MODELS=off: remote providers only
+            return []
         now = time.monotonic()
         if self._local_cache is None or now - self._local_cache[0] >= LOCAL_LIST_TTL_SECONDS:
             self._local_cache = (now, await anyio.to_thread.run_sync(self._local_models))

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +60,7 @@ from app.schemas import (
 from app.services.background import BackgroundTasks
 from app.services.live_replies import LiveReplies
 from app.services.summary_titles import SummaryTitles
+from app.services.user_generations import user_generations
 
 log = logging.getLogger(__name__)
 
@@ -248,35 +248,6 @@ def check_size(request: ChatRequest, settings: Settings) -> None:
 def engine_unavailable(error: EngineUnavailableError) -> ApiError:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
     return ApiError(503, "engine_unavailable", str(error), headers=headers)
-
-
-class UserGenerations:
-    """How many replies each user has generating or waiting; more than `limit` gets 429."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def hold(self, user_id: str) -> Any:
-        with self._lock:
-            if self._counts.get(user_id, 0) >= self.limit:
-                raise ApiError(
-                    429,
-                    "too_many_generations",
-                    f"You already have {self.limit} replies generating or waiting. "
-                    "Wait for one to finish, or stop it, then send again.",
-                    headers={"Retry-After": "5"},
-                )
-            self._counts[user_id] = self._counts.get(user_id, 0) + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._counts[user_id] -= 1
-                if not self._counts[user_id]:
-                    del self._counts[user_id]
 
 
 @dataclass
@@ -506,7 +477,7 @@ class ChatService:
         self.settings = settings
         self.registry = registry
         self.sessions = sessions
-        self.user_generations = UserGenerations(settings.user_max_generations)
+        self.user_generations = user_generations(settings)  # shared through Redis when REDIS_URL is set
         self.background = BackgroundTasks()
         self.live = LiveReplies(sessions, settings.reply_save_interval_s, settings.reply_lease_s)
         self._saving: asyncio.Task[None] | None = None
@@ -524,6 +495,7 @@ class ChatService:
             self._saving.cancel()
             await asyncio.gather(self._saving, return_exceptions=True)
         await self.background.aclose()
+        await self.user_generations.aclose()
 
     async def reply(self, request: ChatRequest, user_id: str, started: float) -> Reply:
         """Check and store the request, start the model and wait for its first token (or a long
@@ -655,7 +627,7 @@ class ChatService:
         died a moment ago, before its supervisor noticed: the request goes to its restart)."""
         places = reply.places
         try:
-            places.enter_context(self.user_generations.hold(user_id))
+            await places.enter_async_context(self.user_generations.hold(user_id))
             reply.engine = await places.enter_async_context(self.registry.reserve(reply.model))
             reply.engine_lifetime = reply.engine.lifetime if reply.engine else 0
             reply.chat_model = self.registry.chat_model(reply.model, reply.options)
