@@ -214,4 +214,23 @@ export const api = {
     // parseAs "stream" hands back the body as is; the schema types it by its lines.
     return stream as unknown as ReadableStream<Uint8Array> | null;
   },
+  /**
+   * Attaches to the reply conversation `id` is generating: its events from the first, then live
+   * (the same NDJSON as `chat`); null when none is (204).
+   */
+  stream: async (id: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array> | null> => {
+    const { data, error, response } = await client.get({
+      url: "/api/v1/conversations/{conversation_id}/stream",
+      ...conversation(id),
+      signal,
+      parseAs: "stream",
+      headers: { Accept: "application/x-ndjson" },
+    });
+    if (!response) throw error;
+    if (!response.ok) throw apiError(response, error);
+    if (response.status === 204) return null;
+    return data as unknown as ReadableStream<Uint8Array> | null;
+  },
+  /** Stops the reply conversation `id` is generating (stored `cancelled`); nothing when none is. */
+  stop: (id: string) => unwrap(client.post({ url: "/api/v1/conversations/{conversation_id}/stop", ...conversation(id) })),
 };

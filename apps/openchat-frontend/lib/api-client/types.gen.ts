@@ -22,6 +22,7 @@ export type AuthStatusOut = {
  * ChatData
  */
 export type ChatData = {
+    resumable?: boolean;
     /**
      * Model
      */
@@ -183,6 +184,7 @@ export type ConversationSummary = {
      * Updated At
      */
     updated_at: string;
+    generating: boolean;
 };
 
 /**

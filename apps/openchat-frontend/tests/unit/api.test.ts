@@ -118,4 +118,22 @@ describe("api", () => {
     expect(sent[1]?.method).toBe("PATCH");
     expect(await sent[1]?.json()).toEqual({ title: "T" });
   });
+
+  it("attaches to a generating reply with GET /stream: its lines, or null when none generates (204)", async () => {
+    script("/api/v1/conversations/c1/stream", { status: 200, body: { type: "token", content: "Hi" } }, { status: 204 });
+    const signal = new AbortController().signal;
+
+    const stream = await api.stream("c1", signal);
+    expect(await new Response(stream).json()).toEqual({ type: "token", content: "Hi" });
+    expect(sent[0]?.method).toBe("GET");
+    expect(sent[0]?.headers.get("Accept")).toBe("application/x-ndjson");
+    await expect(api.stream("c1", signal)).resolves.toBeNull();
+  });
+
+  it("stops a reply with POST /stop, and reports another user's conversation as not found", async () => {
+    script("/api/v1/conversations/c1/stop", { status: 204 }, { status: 404, body: { detail: "Conversation not found.", code: "not_found" } });
+    await api.stop("c1");
+    expect(sent[0]?.method).toBe("POST");
+    await expect(api.stop("c1")).rejects.toMatchObject({ status: 404, message: "Conversation not found." });
+  });
 });
