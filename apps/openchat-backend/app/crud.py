@@ -367,6 +367,16 @@ def list_conversations(
     return rows, next_cursor
 
 
+def generating_conversations(session: Session, conversation_ids: Collection[str]) -> set[str]:
+    """Which of these conversations have a reply stored `generating` (by any replica)."""
+    if not conversation_ids:
+        return set()
+    query = select(Message.conversation_id).where(
+        Message.status == GENERATING, Message.conversation_id.in_(list(conversation_ids))
+    )
+    return set(session.scalars(query.distinct()))
+
+
 def update_conversation(
     session: Session,
     user_id: str,

@@ -16,7 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import crud
 from app.api.operations import add_api_docs
-from app.api.routes import auth, chat, conversations, health, models
+from app.api.routes import auth, chat, conversations, health, models, replies
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
@@ -29,6 +29,7 @@ from app.core.security_headers import SecurityHeadersMiddleware
 from app.llm.registry import ModelRegistry
 from app.schemas import complete_openapi
 from app.services.chat import ChatService
+from app.services.reply_runs import ReplyRuns
 
 log = logging.getLogger("openchat")
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     owns_registry = registry is None  # a registry passed in (tests) is closed by whoever made it
     registry = registry or ModelRegistry(settings)
     chat_service = ChatService(settings, registry, sessions)
+    reply_runs = ReplyRuns(settings.redis_url)  # resumable replies
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 app.state.local_user_id = crud.get_or_create_local_user(session).id
         app.state.secret_key = load_secret_key(settings)
         await chat_service.start()  # replies of a killed process are marked interrupted
+        await reply_runs.start()
         default = await registry.get(None)
         if default is None:
             log.warning("No models found in %s: run `make setup` to assemble the bundled ones.", settings.models_dir)
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         try:
             yield
         finally:
+            await reply_runs.aclose()  # resumable replies still generating are stored cancelled
             await chat_service.aclose()  # summary titles still being written: the fallback titles stay
             if owns_registry:
                 await anyio.to_thread.run_sync(registry.close)
@@ -96,9 +100,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.rate_limits = RateLimits(settings)
     app.state.ended_logins = EndedLogins(settings)
     app.state.chat_service = chat_service
+    app.state.reply_runs = reply_runs
 
     api = APIRouter(prefix="/api/v1")
-    for module in (chat, models, conversations, auth):
+    for module in (chat, models, conversations, replies, auth):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -121,7 +121,9 @@ def sampling(context_window: int, configured_default: int) -> SamplingOut:
 RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 
 
-class ChatData(RequestBody):
+class ChatOptionsIn(RequestBody):
+    """The chat options a request may set (ChatData) and a conversation stores (ConversationSettings)."""
+
     # Where the options sit in the request body, for error messages.
     option_prefix: ClassVar[str] = "data."
 
@@ -150,6 +152,16 @@ class ChatData(RequestBody):
                 "Option '{prefix}{name}' must be between {low} and {high}; got {value}.",
                 {"prefix": cls.option_prefix, "name": info.field_name, "low": low, "high": high, "value": value},
             ) from None
+
+
+class ChatData(ChatOptionsIn):
+    resumable: bool = Field(
+        False,
+        strict=True,
+        description="Keep generating when the client disconnects (until the reply ends, hits max_tokens or the "
+        "time limit, or POST /conversations/{id}/stop): the reply can be followed again with GET "
+        "/conversations/{id}/stream. Without it, a client that disconnects stops the reply.",
+    )
 
 
 def _chat_request_schema(schema: dict[str, Any]) -> None:
@@ -392,15 +404,20 @@ class MessageOut(BaseModel):
 
 
 class ConversationSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True)
 
     id: str
     title: str | None
     created_at: datetime
     updated_at: datetime
+    generating: bool = Field(
+        False,
+        description="A reply of this conversation is being generated now (on any replica): "
+        "GET /conversations/{id}/stream follows it",
+    )
 
 
-class ConversationSettings(ChatData):
+class ConversationSettings(ChatOptionsIn):
     """A conversation's chat options, changed with PATCH /conversations/{id}: the same ranges as
     the chat request's `data`. Only the options given change; `null` clears one (the model's
     default applies again)."""

@@ -378,6 +378,12 @@ class Reply:
                 state.absorb(chunk, arrived)
             await self.finish(state, "cancelled")
 
+    def stopped_end_event(self) -> EndEvent:
+        """The `end` of a reply whose events were cancelled (stopped): events() stored it as
+        cancelled but sends no `end`, its client being gone; a resumable reply's readers get this."""
+        end = self._end_event(self.state, ReplyNumbers.of(self, self.state))
+        return end.model_copy(update={"finish_reason": "cancelled"})
+
     async def _failed(self, state: ReplyState, error: Exception, crashed: bool) -> ErrorEvent:
         """Store a reply that failed while streaming; returns the event that says so."""
         await self.finish(state, "error", error="engine_crashed" if crashed else str(error))

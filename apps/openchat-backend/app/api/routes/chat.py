@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from app.api.deps import CurrentUserId, RateLimitsDep
 from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent, error_responses
 from app.services.chat import ChatService
+from app.services.reply_runs import ReplyRuns
 
 router = APIRouter(tags=["chat"])
 
@@ -26,6 +27,18 @@ def get_chat_service(request: Request) -> ChatService:
 
 
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+def get_reply_runs(request: Request) -> ReplyRuns:
+    runs: ReplyRuns = request.app.state.reply_runs
+    return runs
+
+
+ReplyRunsDep = Annotated[ReplyRuns, Depends(get_reply_runs)]
+
+
+async def reader_left() -> None:
+    """A reader of a resumable reply leaving: the reply goes on (POST /stop stops it)."""
 
 
 class EventStreamResponse(StreamingResponse):
@@ -143,12 +156,19 @@ async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[by
     },
 )
 async def chat(
-    body: ChatRequest, user_id: CurrentUserId, service: ChatServiceDep, limits: RateLimitsDep
+    body: ChatRequest, user_id: CurrentUserId, service: ChatServiceDep, limits: RateLimitsDep, runs: ReplyRunsDep
 ) -> StreamingResponse:
+    """Stream a reply. With `data.resumable`, the reply goes on when the client leaves: this
+    response is one of its readers, as GET /conversations/{id}/stream is (app/services/reply_runs.py)."""
     started = time.monotonic()
     if limits.blocking:
         await anyio.to_thread.run_sync(limits.check, "chat", f"user:{user_id}")
     else:
         limits.check("chat", f"user:{user_id}")
-    reply = await service.reply(body, user_id, started)
-    return EventStreamResponse(ndjson(reply.events()), on_close=reply.abandon)
+    if not body.data.resumable:
+        reply = await service.reply(body, user_id, started)
+        return EventStreamResponse(ndjson(reply.events()), on_close=reply.abandon)
+    with runs.starting(body.id) as starting:
+        reply = await service.reply(body, user_id, started)  # failures until the first token are statuses
+        run = runs.run(reply, starting)
+    return EventStreamResponse(run.read(), on_close=reader_left)

@@ -38,9 +38,11 @@ def list_conversations(
         rows, next_cursor = crud.list_conversations(session, user.id, q=q or None, limit=limit, cursor=cursor)
     except ValueError as error:
         raise ApiError(400, "invalid_cursor", "The cursor is not valid; start again without it.") from error
-    return ConversationPage(
-        conversations=[ConversationSummary.model_validate(row) for row in rows], next_cursor=next_cursor
-    )
+    generating = crud.generating_conversations(session, [row.id for row in rows])
+    summaries = [ConversationSummary.model_validate(row) for row in rows]
+    for summary in summaries:
+        summary.generating = summary.id in generating
+    return ConversationPage(conversations=summaries, next_cursor=next_cursor)
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(400, 401, 404, 503))
@@ -63,6 +65,7 @@ def get_conversation(
         raise not_found(conversation_id) from error
     messages, has_more = crud.conversation_messages(session, conversation_id, before=before, limit=limit)
     summary = ConversationWithSettings.model_validate(conversation)
+    summary.generating = bool(crud.generating_conversations(session, [conversation_id]))
     return ConversationOut(
         **summary.model_dump(),
         messages=[MessageOut.model_validate(message) for message in messages],
@@ -81,7 +84,9 @@ def update_conversation(
         conversation = crud.update_conversation(session, user.id, conversation_id, title=patch.title, settings=settings)
     except crud.NotFoundError as error:
         raise not_found(conversation_id) from error
-    return ConversationWithSettings.model_validate(conversation)
+    summary = ConversationWithSettings.model_validate(conversation)
+    summary.generating = bool(crud.generating_conversations(session, [conversation_id]))
+    return summary
 
 
 @router.delete("/{conversation_id}", status_code=204, responses=error_responses(400, 401, 404, 503))
