@@ -219,8 +219,7 @@ export const api = {
    * (the same NDJSON as `chat`); null when none is (204).
    */
   stream: async (id: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array> | null> => {
-    const { data, error, response } = await client.get({
-      url: "/api/v1/conversations/{conversation_id}/stream",
+    const { data, error, response } = await sdk.followReply({
       ...conversation(id),
       signal,
       parseAs: "stream",
@@ -232,5 +231,5 @@ export const api = {
     return data as unknown as ReadableStream<Uint8Array> | null;
   },
   /** Stops the reply conversation `id` is generating (stored `cancelled`); nothing when none is. */
-  stop: (id: string) => unwrap(client.post({ url: "/api/v1/conversations/{conversation_id}/stop", ...conversation(id) })),
+  stop: (id: string) => unwrap(sdk.stopReply(conversation(id))),
 };
