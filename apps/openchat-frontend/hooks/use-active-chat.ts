@@ -133,7 +133,14 @@ export function useActiveChat({ conversations, models }: Options) {
           setLoadState({ kind: "ready" });
         }
         if (!shouldAttach(messages)) return;
-        const result = await attach(id, messages[messages.length - 1]?.serverId ?? null);
+        const stillGenerating = async () => {
+          try {
+            return shouldAttach((await api.conversation(id, { limit: 1 })).messages.map(fromApiMessage));
+          } catch {
+            return true; // asked again after the next wait
+          }
+        };
+        const result = await attach(id, messages[messages.length - 1]?.serverId ?? null, stillGenerating);
         if (activeId.current !== id || (result !== "ended" && result !== "other")) return;
       }
     },

@@ -6,7 +6,7 @@ import { api, ApiError } from "@/lib/api";
 import { chatReducer, chatRequest, initialChatState, needsChange, type ChatAction, type ChatMessage } from "@/lib/chat-state";
 import { checkConnection } from "@/lib/connection";
 import { readChatEvents, type ChatEvent } from "@/lib/ndjson";
-import { isOtherReply } from "@/lib/resume";
+import { isOtherReply, reattachDelayMs } from "@/lib/resume";
 import type { ResolvedSettings } from "@/lib/settings";
 import { localId } from "@/lib/utils";
 
@@ -39,6 +39,21 @@ export type AttachResult = "followed" | "ended" | "other" | "failed";
 
 /** The stream this tab follows: its conversation, and whether Stop was pressed (see `stop`). */
 type Following = { conversationId: string; controller: AbortController; stopRequested: boolean };
+
+/** Resolves after `ms` (true), or as soon as `signal` aborts (false). */
+function wait(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", aborted);
+      resolve(true);
+    }, ms);
+    const aborted = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener("abort", aborted, { once: true });
+  });
+}
 
 /** What the stream helpers below work on: the hook's reducer, and what it follows. */
 type Streams = {
@@ -214,33 +229,45 @@ export function useChat(callbacks: Callbacks = {}) {
   /**
    * Follows the reply the open conversation's server is generating (its last message, stored
    * `generating`): the stored text stays shown until the replay has caught up, then it streams.
+   * A reply still starting (its prompt read, or waiting for the model) cannot be followed yet
+   * (204): it is asked again a little later, as long as `stillGenerating` says it is stored so.
    */
-  const attach = React.useCallback(async (conversationId: string, replyId: string | null): Promise<AttachResult> => {
-    const current = follow(streams, conversationId);
-    dispatch({ type: "attach" });
-    let body: ReadableStream<Uint8Array> | null;
-    try {
-      body = await api.stream(conversationId, current.controller.signal);
-    } catch {
-      if (current.controller.signal.aborted) return "followed";
-      unfollow(streams, current);
-      dispatch({ type: "detach" });
-      return "failed";
-    }
-    if (current.controller.signal.aborted) return "followed";
-    if (!body) {
-      unfollow(streams, current);
-      dispatch({ type: "detach" });
-      return "ended";
-    }
-    let other = false;
-    await read(streams, current, body, (event) => {
-      other = event.type === "start" && isOtherReply(replyId, event.message_id);
-      if (other) dispatch({ type: "detach" });
-      return !other;
-    });
-    return other ? "other" : "followed";
-  }, [streams]);
+  const attach = React.useCallback(
+    async (conversationId: string, replyId: string | null, stillGenerating: () => Promise<boolean>): Promise<AttachResult> => {
+      const current = follow(streams, conversationId);
+      const { signal } = current.controller;
+      dispatch({ type: "attach" });
+      for (let attempt = 0; ; attempt++) {
+        let body: ReadableStream<Uint8Array> | null;
+        try {
+          body = await api.stream(conversationId, signal);
+        } catch {
+          if (signal.aborted) return "followed";
+          unfollow(streams, current);
+          dispatch({ type: "detach" });
+          return "failed";
+        }
+        if (signal.aborted) return "followed";
+        if (body) {
+          let other = false;
+          await read(streams, current, body, (event) => {
+            other = event.type === "start" && isOtherReply(replyId, event.message_id);
+            if (other) dispatch({ type: "detach" });
+            return !other;
+          });
+          return other ? "other" : "followed";
+        }
+        const delay = reattachDelayMs(attempt);
+        if (delay === null || !(await stillGenerating()) || signal.aborted || !(await wait(delay, signal))) {
+          if (signal.aborted) return "followed";
+          unfollow(streams, current);
+          dispatch({ type: "detach" });
+          return "ended";
+        }
+      }
+    },
+    [streams],
+  );
 
   /**
    * Stop: the server stops the reply (POST /stop) and its stream ends with `end` (cancelled),

@@ -12,6 +12,15 @@ export const GENERATING_POLL_MS = 3000;
 /** After a 204 (nothing generating), how often a conversation still stored `generating` is read again. */
 export const MAX_REATTACH_ATTEMPTS = 3;
 
+/**
+ * How long to wait before asking again to follow a reply that is stored `generating` but cannot
+ * be followed yet (GET /stream answered 204: it is still starting, reading a long prompt or
+ * waiting for the model): 0.5 s, 1 s, then every 2 s, for about half a minute; null: give up.
+ */
+export function reattachDelayMs(attempt: number): number | null {
+  return attempt < 16 ? Math.min(2000, 500 * 2 ** attempt) : null;
+}
+
 /** The last message is a reply the server is still writing: the opened conversation attaches to it. */
 export function shouldAttach(messages: readonly ChatMessage[]): boolean {
   const last = messages[messages.length - 1];

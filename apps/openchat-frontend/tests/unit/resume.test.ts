@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import type { ConversationSummary } from "@/lib/api-client";
 import { chatReducer, chatRequest, initialChatState, type ChatAction, type ChatMessage, type ChatState } from "@/lib/chat-state";
-import { anyGenerating, appendReplayed, isOtherReply, mergeSummaries, shouldAttach } from "@/lib/resume";
+import { anyGenerating, appendReplayed, isOtherReply, mergeSummaries, reattachDelayMs, shouldAttach } from "@/lib/resume";
 import { resolveSettings } from "@/lib/settings";
 
 const user = (id: string, content: string): ChatMessage => ({ id, role: "user", content, status: "complete" });
@@ -34,6 +34,15 @@ describe("deciding to attach", () => {
     expect(shouldAttach([user("u1", "Count"), ai("m2", "One", { status: "interrupted" })])).toBe(false);
     expect(shouldAttach([ai("m1", "Hi", { status: "generating" }), user("u2", "Next")])).toBe(false);
     expect(shouldAttach([])).toBe(false);
+  });
+
+  it("asks again for a reply still starting (204) soon, then every 2 s, and gives up after about half a minute", () => {
+    expect([0, 1, 2, 3].map(reattachDelayMs)).toEqual([500, 1000, 2000, 2000]);
+    let total = 0;
+    let attempt = 0;
+    for (let delay = reattachDelayMs(attempt); delay !== null; delay = reattachDelayMs(++attempt)) total += delay;
+    expect(total).toBeGreaterThanOrEqual(25_000);
+    expect(total).toBeLessThanOrEqual(35_000);
   });
 
   it("tells another reply from the one shown by the stream's message id", () => {
