@@ -19,7 +19,7 @@ async function startLongReply(chat: ChatPage, maxTokens = LONG_MAX_TOKENS): Prom
   await chat.setMaxTokens(maxTokens);
   await chat.setTemperature(0);
   await chat.send("Count from 1 to 400, separated by commas.");
-  await expect.poll(() => replyLength(chat), { timeout: 60_000 }).toBeGreaterThan(20);
+  await expect.poll(() => replyLength(chat), { timeout: 120_000 }).toBeGreaterThan(20);
   return chat.currentConversationId();
 }
 
@@ -39,7 +39,7 @@ async function storedReply(page: Page, id: string): Promise<{ status: string; co
 
 /** Waits until the text shown grows past `length`: the reply is streaming live here. */
 async function expectGrowing(chat: ChatPage, length: number) {
-  await expect.poll(() => replyLength(chat), { timeout: 60_000 }).toBeGreaterThan(length);
+  await expect.poll(() => replyLength(chat), { timeout: 120_000 }).toBeGreaterThan(length);
 }
 
 // A reply a test left generating (it failed midway) would hold the model for the tests after it.
