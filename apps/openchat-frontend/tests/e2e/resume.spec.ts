@@ -42,15 +42,6 @@ async function expectGrowing(chat: ChatPage, length: number) {
   await expect.poll(() => replyLength(chat), { timeout: 120_000 }).toBeGreaterThan(length);
 }
 
-// A reply a test left generating (it failed midway) would hold the model for the tests after it.
-test.afterEach(async ({ page }) => {
-  const res = await page.request.get("/api/v1/conversations");
-  const { conversations } = (await res.json()) as { conversations: { id: string; generating: boolean }[] };
-  for (const c of conversations.filter((c) => c.generating)) {
-    await page.request.post(`/api/v1/conversations/${encodeURIComponent(c.id)}/stop`);
-  }
-});
-
 /** Stop in `chat`: the reply is stored cancelled with the text shown, and nothing generates any more. */
 async function stopAndCheck(chat: ChatPage, id: string) {
   await chat.stopButton.click();
