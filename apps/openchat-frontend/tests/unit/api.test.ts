@@ -75,6 +75,16 @@ describe("api", () => {
     expect(await sent[2]?.json()).toEqual(chatBody);
   });
 
+  it("renews a token about to expire before sending, instead of having the request refused", async () => {
+    setAccessToken("old", 0.5); // half a second left
+    script("/api/v1/auth/refresh", { status: 200, body: { access_token: "new", token_type: "bearer", expires_in: 900 } });
+    script("/api/v1/models", { status: 200, body: { models: [] } });
+
+    await expect(api.models()).resolves.toEqual({ models: [] });
+    expect(sent.map((r) => new URL(r.url).pathname)).toEqual(["/api/v1/auth/refresh", "/api/v1/models"]);
+    expect(sent[1]?.headers.get("Authorization")).toBe("Bearer new");
+  });
+
   it("sends the user to login when the refresh fails too", async () => {
     const unauthorized = vi.fn();
     setOnUnauthorized(unauthorized);
