@@ -183,6 +183,14 @@ function ConversationItem({
         title={title}
         data-testid="conversation-link"
       >
+        {conversation.generating && (
+          <Loader2Icon
+            className="mr-1.5 inline size-3.5 animate-spin align-[-0.2em] text-muted-foreground"
+            role="img"
+            aria-label="Reply being written"
+            data-testid="conversation-generating"
+          />
+        )}
         {title}
       </Link>
       <DropdownMenu>

@@ -18,6 +18,7 @@ import {
   isBusy,
   type ChatMessage,
 } from "@/lib/chat-state";
+import { MAX_REATTACH_ATTEMPTS, shouldAttach } from "@/lib/resume";
 import { fromStoredSettings, newChatSettings, type ChatSettings } from "@/lib/settings";
 import { localId, newConversationId } from "@/lib/utils";
 
@@ -90,7 +91,7 @@ export function useActiveChat({ conversations, models }: Options) {
       if (fallback) watchSummary(id, fallback);
     },
   });
-  const { state, run, stop, load, prepend, reset, setTitle, clearError } = chat;
+  const { state, run, attach, stop, load, prepend, reset, setTitle, clearError } = chat;
   const [loadingEarlier, setLoadingEarlier] = React.useState(false);
   React.useEffect(() => {
     setOpenTitle.current = setTitle;
@@ -106,6 +107,46 @@ export function useActiveChat({ conversations, models }: Options) {
     setLoadState({ kind: "ready" });
   }, [reset, startNewSettings]);
 
+  /**
+   * Reads conversation `id` and shows it; when its last message is a reply still generating,
+   * follows it (GET /stream). If that reply ended meanwhile (204), or another one generates now,
+   * the conversation is read again (a few times at most: a reply left `generating` by a server
+   * that died answers 204 until it is marked interrupted).
+   */
+  const openConversation = React.useCallback(
+    async (id: string): Promise<void> => {
+      for (let attempt = 0; attempt <= MAX_REATTACH_ATTEMPTS; attempt++) {
+        let detail;
+        try {
+          detail = await api.conversation(id, { limit: PAGE_SIZE });
+        } catch (e) {
+          if (activeId.current !== id || attempt > 0) return;
+          if (e instanceof ApiError && e.status === 404) setLoadState({ kind: "notfound" });
+          else setLoadState({ kind: "error", message: e instanceof Error ? e.message : "Could not load the conversation." });
+          return;
+        }
+        if (activeId.current !== id) return;
+        const messages = detail.messages.map(fromApiMessage);
+        load(messages, detail.title, detail.has_more);
+        if (attempt === 0) {
+          showSettings(fromStoredSettings(detail.settings), id);
+          setLoadState({ kind: "ready" });
+        }
+        if (!shouldAttach(messages)) return;
+        const stillGenerating = async () => {
+          try {
+            return shouldAttach((await api.conversation(id, { limit: 1 })).messages.map(fromApiMessage));
+          } catch {
+            return true; // asked again after the next wait
+          }
+        };
+        const result = await attach(id, messages[messages.length - 1]?.serverId ?? null, stillGenerating);
+        if (activeId.current !== id || (result !== "ended" && result !== "other")) return;
+      }
+    },
+    [load, attach, showSettings],
+  );
+
   // The URL decides which conversation is open (reload and back/forward work).
   React.useEffect(() => {
     if (routeId === null) {
@@ -116,24 +157,12 @@ export function useActiveChat({ conversations, models }: Options) {
     const id = routeId;
     activeId.current = id;
     isDraft.current = false;
-    reset();
+    reset(); // whatever streamed here goes on on the server; this tab stops reading it
     setConversationId(id);
     showSettings(newChatSettings(), null); // until the server's arrive
     setLoadState({ kind: "loading" });
-    api
-      .conversation(id, { limit: PAGE_SIZE })
-      .then((detail) => {
-        if (activeId.current !== id) return;
-        load(detail.messages.map(fromApiMessage), detail.title, detail.has_more);
-        showSettings(fromStoredSettings(detail.settings), id);
-        setLoadState({ kind: "ready" });
-      })
-      .catch((e: unknown) => {
-        if (activeId.current !== id) return;
-        if (e instanceof ApiError && e.status === 404) setLoadState({ kind: "notfound" });
-        else setLoadState({ kind: "error", message: e instanceof Error ? e.message : "Could not load the conversation." });
-      });
-  }, [routeId, startNewChat, reset, load, showSettings, loadAttempt]);
+    void openConversation(id);
+  }, [routeId, startNewChat, reset, showSettings, openConversation, loadAttempt]);
 
   /** Loads the open conversation again if it failed to load (e.g. while the server was away). */
   const loadFailed = React.useRef(false);

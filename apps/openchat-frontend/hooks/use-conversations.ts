@@ -5,6 +5,7 @@ import * as React from "react";
 import { useDebouncedValue } from "@/hooks/use-debounced-value";
 import { api } from "@/lib/api";
 import type { ConversationSummary } from "@/lib/api-client";
+import { anyGenerating, GENERATING_POLL_MS, mergeSummaries } from "@/lib/resume";
 
 const PAGE_SIZE = 30;
 
@@ -63,6 +64,25 @@ export function useConversations() {
   }, [cursor, debouncedQuery]);
 
   const refresh = React.useCallback(() => setVersion((v) => v + 1), []);
+
+  // While a reply generates (in this tab or elsewhere), the first page is read again every few
+  // seconds, so that its mark shows and clears; the pages loaded beyond it stay.
+  const generating = anyGenerating(items);
+  React.useEffect(() => {
+    if (!generating) return;
+    const timer = setInterval(() => {
+      const mySeq = seq.current;
+      api
+        .conversations({ q: debouncedQuery || undefined, limit: PAGE_SIZE })
+        .then((res) => {
+          if (mySeq === seq.current) setItems((prev) => mergeSummaries(prev, res.conversations));
+        })
+        .catch(() => {
+          // The next tick tries again; the connection monitor reports an unreachable server.
+        });
+    }, GENERATING_POLL_MS);
+    return () => clearInterval(timer);
+  }, [generating, debouncedQuery]);
 
   const update = React.useCallback((id: string, patch: Partial<ConversationSummary>) => {
     setItems((prev) => prev.map((c) => (c.id === id ? { ...c, ...patch } : c)));

@@ -24,6 +24,8 @@ export class ApiError extends Error {
 }
 
 let accessToken: string | null = null;
+/** When the access token expires (epoch ms); 0 when not known. */
+let accessTokenExpiresAt = 0;
 let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 let refreshing: Promise<boolean> | null = null;
 let unauthorizedHandler: (() => void) | null = null;
@@ -40,6 +42,7 @@ export function setOnReachability(handler: ((reachable: boolean) => void) | null
 
 export function setAccessToken(token: string | null, expiresIn?: number): void {
   accessToken = token;
+  accessTokenExpiresAt = token && expiresIn ? Date.now() + expiresIn * 1000 : 0;
   if (refreshTimer) clearTimeout(refreshTimer);
   refreshTimer = null;
   if (token && expiresIn && typeof window !== "undefined") {
@@ -71,6 +74,9 @@ const watchedFetch: typeof fetch = async (input, init) => {
   reachabilityHandler?.(!GATEWAY_ERRORS.has(res.status));
   return res;
 };
+
+/** A token with less than this left is renewed before a request is sent with it. */
+const EXPIRY_MARGIN_MS = 1000;
 
 /** fetch() without the token or a retry: the auth endpoints' own calls. */
 const plainFetch: typeof fetch = (input, init) => watchedFetch(input, init);
@@ -117,6 +123,12 @@ const authFetch: typeof fetch = async (input, init) => {
       credentials: request.credentials,
     });
   };
+  // A token about to expire is renewed first (the timer above may be late on a busy machine, or
+  // the renewal slow): a request sent with it would be refused, then sent again.
+  if (refreshing) await refreshing;
+  else if (accessToken && accessTokenExpiresAt && Date.now() > accessTokenExpiresAt - EXPIRY_MARGIN_MS) {
+    await refreshAccessToken();
+  }
   const res = await send();
   if (res.status !== 401 || new URL(request.url).pathname.startsWith(`${API_BASE}/auth/`)) return res;
   if (!(await refreshAccessToken())) {
@@ -214,4 +226,22 @@ export const api = {
     // parseAs "stream" hands back the body as is; the schema types it by its lines.
     return stream as unknown as ReadableStream<Uint8Array> | null;
   },
+  /**
+   * Attaches to the reply conversation `id` is generating: its events from the first, then live
+   * (the same NDJSON as `chat`); null when none is (204).
+   */
+  stream: async (id: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array> | null> => {
+    const { data, error, response } = await sdk.followReply({
+      ...conversation(id),
+      signal,
+      parseAs: "stream",
+      headers: { Accept: "application/x-ndjson" },
+    });
+    if (!response) throw error;
+    if (!response.ok) throw apiError(response, error);
+    if (response.status === 204) return null;
+    return data as unknown as ReadableStream<Uint8Array> | null;
+  },
+  /** Stops the reply conversation `id` is generating (stored `cancelled`); nothing when none is. */
+  stop: (id: string) => unwrap(sdk.stopReply(conversation(id))),
 };

@@ -5,6 +5,8 @@
  */
 import type { ChatRequest, EndEvent, MessageOut, ProgressEvent } from "./api-client";
 import type { ChatEvent } from "./ndjson";
+import { appendReplayed, replayedText } from "./resume";
+import { toRequestData, type ResolvedSettings } from "./settings";
 
 type FinishReason = EndEvent["finish_reason"];
 
@@ -35,6 +37,11 @@ export interface ChatMessage {
   omittedMessages?: number | null;
   /** How much of a long prompt the model has read, until its first token (`progress` events). */
   promptProgress?: Pick<ProgressEvent, "processed" | "total"> | null;
+  /**
+   * A reply this tab attached to (GET /stream): the text replayed so far, while it is shorter than
+   * the stored text shown meanwhile (see `appendReplayed`).
+   */
+  replay?: string;
 }
 
 export interface ChatError {
@@ -80,6 +87,8 @@ export type ChatAction =
   | { type: "reset" }
   | { type: "submit"; history: ChatMessage[]; assistantId: string }
   | { type: "event"; event: ChatEvent }
+  | { type: "attach" }
+  | { type: "detach" }
   | { type: "stop" }
   | { type: "fail"; error: ChatError }
   | { type: "busy"; retryAt: number }
@@ -139,6 +148,27 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       };
     case "event":
       return applyEvent(state, action.event);
+    case "attach": {
+      // The last message is a reply the server is writing: it streams here from now on.
+      const last = state.messages[state.messages.length - 1];
+      if (!last || last.role !== "ai" || last.status !== "generating") return state;
+      return {
+        ...state,
+        status: "streaming",
+        error: null,
+        messages: [...state.messages.slice(0, -1), { ...last, status: "streaming", replay: "" }],
+      };
+    }
+    case "detach":
+      // This tab stops following the reply; the server goes on writing it (its text so far stays).
+      return {
+        ...state,
+        status: state.status === "waiting" ? state.status : "idle",
+        // (`replay`, while set, is shorter than the text shown: that text stays.)
+        messages: updateOpenReply(state, (m) =>
+          m.serverId ? { ...m, status: "generating", replay: undefined, promptProgress: null } : null,
+        ),
+      };
     case "stop":
       if (state.status === "waiting") return { ...state, status: "idle", retryAt: null, error: null };
       if (state.status === "idle") return state;
@@ -200,7 +230,7 @@ function applyEvent(state: ChatState, event: ChatEvent): ChatState {
       return {
         ...state,
         status: "streaming",
-        messages: updateOpenReply(state, (m) => ({ ...m, status: "streaming", content: m.content + event.content })),
+        messages: updateOpenReply(state, (m) => ({ ...m, status: "streaming", ...appendReplayed(m, event.content) })),
       };
     case "trimmed":
       return { ...state, messages: updateOpenReply(state, (m) => ({ ...m, omittedMessages: event.omitted_messages })) };
@@ -213,6 +243,8 @@ function applyEvent(state: ChatState, event: ChatEvent): ChatState {
         messages: updateOpenReply(state, (m) => ({
           ...m,
           status: event.finish_reason === "cancelled" ? "cancelled" : "complete",
+          content: replayedText(m),
+          replay: undefined,
           serverId: event.message_id || m.serverId,
           finishReason: event.finish_reason,
           promptTokens: event.usage?.prompt_tokens ?? null,
@@ -268,6 +300,14 @@ export function historyForEdit(messages: ChatMessage[], id: string, content: str
 
 export function toApiMessages(history: ChatMessage[]): ChatRequest["messages"] {
   return history.map((m) => ({ role: m.role, content: m.content }));
+}
+
+/**
+ * The chat request for `history`. Always resumable: the reply goes on when this tab goes away
+ * (refresh, another conversation), and Stop stops it on the server (POST /stop).
+ */
+export function chatRequest(conversationId: string, history: ChatMessage[], settings: ResolvedSettings): ChatRequest {
+  return { id: conversationId, messages: toApiMessages(history), data: { ...toRequestData(settings), resumable: true } };
 }
 
 /** Can the last reply be regenerated? */

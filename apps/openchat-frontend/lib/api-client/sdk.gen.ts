@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, ExportAllData, ExportAllErrors, ExportAllResponses, ExportConversationData, ExportConversationErrors, ExportConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ImportConversationsData, ImportConversationsErrors, ImportConversationsResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsErrors, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, ShowBranchData, ShowBranchErrors, ShowBranchResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
+import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, ExportAllData, ExportAllErrors, ExportAllResponses, ExportConversationData, ExportConversationErrors, ExportConversationResponses, FollowReplyData, FollowReplyErrors, FollowReplyResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ImportConversationsData, ImportConversationsErrors, ImportConversationsResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsErrors, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, ShowBranchData, ShowBranchErrors, ShowBranchResponses, SignupData, SignupErrors, SignupResponses, StopReplyData, StopReplyErrors, StopReplyResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -20,6 +20,9 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 
 /**
  * Chat
+ *
+ * Stream a reply. With `data.resumable`, the reply goes on when the client leaves: this
+ * response is one of its readers, as GET /conversations/{id}/stream is (app/services/reply_runs.py).
  */
 export const chat = <ThrowOnError extends boolean = false>(options: Options<ChatData2, ThrowOnError>) => (options.client ?? client).post<ChatResponses, ChatErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -94,6 +97,31 @@ export const showBranch = <ThrowOnError extends boolean = false>(options: Option
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Follow Reply
+ *
+ * Follow the conversation's reply that is generating (sent with `data.resumable`), from any
+ * replica, by any number of readers. Leaving does not stop it.
+ */
+export const followReply = <ThrowOnError extends boolean = false>(options: Options<FollowReplyData, ThrowOnError>) => (options.client ?? client).get<FollowReplyResponses, FollowReplyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/conversations/{conversation_id}/stream',
+    ...options
+});
+
+/**
+ * Stop Reply
+ *
+ * Stop the conversation's resumable reply, wherever it generates; its readers get `end` with
+ * finish_reason `cancelled`. Answers once the reply is stored `cancelled` with its text so far
+ * (waiting a few seconds at most), and at once when nothing is generating.
+ */
+export const stopReply = <ThrowOnError extends boolean = false>(options: Options<StopReplyData, ThrowOnError>) => (options.client ?? client).post<StopReplyResponses, StopReplyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/conversations/{conversation_id}/stop',
+    ...options
 });
 
 /**

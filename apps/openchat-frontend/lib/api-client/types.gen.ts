@@ -54,6 +54,12 @@ export type ChatData = {
      * Max Tokens
      */
     max_tokens?: number | null;
+    /**
+     * Resumable
+     *
+     * Keep generating when the client disconnects (until the reply ends, hits max_tokens or the time limit, or POST /conversations/{id}/stop): the reply can be followed again with GET /conversations/{id}/stream. Without it, a client that disconnects stops the reply.
+     */
+    resumable?: boolean;
 };
 
 /**
@@ -107,6 +113,12 @@ export type ConversationOut = {
      * Updated At
      */
     updated_at: string;
+    /**
+     * Generating
+     *
+     * A reply of this conversation is being generated now (on any replica): GET /conversations/{id}/stream follows it
+     */
+    generating: boolean;
     settings: StoredSettings;
     /**
      * Messages
@@ -195,6 +207,12 @@ export type ConversationSummary = {
      * Updated At
      */
     updated_at: string;
+    /**
+     * Generating
+     *
+     * A reply of this conversation is being generated now (on any replica): GET /conversations/{id}/stream follows it
+     */
+    generating: boolean;
 };
 
 /**
@@ -217,6 +235,12 @@ export type ConversationWithSettings = {
      * Updated At
      */
     updated_at: string;
+    /**
+     * Generating
+     *
+     * A reply of this conversation is being generated now (on any replica): GET /conversations/{id}/stream follows it
+     */
+    generating: boolean;
     settings: StoredSettings;
 };
 
@@ -1146,6 +1170,94 @@ export type ShowBranchResponses = {
 };
 
 export type ShowBranchResponse = ShowBranchResponses[keyof ShowBranchResponses];
+
+export type FollowReplyData = {
+    body?: never;
+    path: {
+        /**
+         * Conversation Id
+         */
+        conversation_id: string;
+    };
+    query?: never;
+    url: '/api/v1/conversations/{conversation_id}/stream';
+};
+
+export type FollowReplyErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The conversation does not exist, or is someone else's
+     */
+    404: ErrorOut;
+    /**
+     * The database, or Redis (REDIS_URL) that replicas share replies through, is unavailable; retry after `Retry-After`
+     */
+    503: ErrorOut;
+};
+
+export type FollowReplyError = FollowReplyErrors[keyof FollowReplyErrors];
+
+export type FollowReplyResponses = {
+    /**
+     * The reply generating now, as POST /chat streams it: replayed from its first event, then live, until `end` or `error`
+     */
+    200: StreamEvent;
+    /**
+     * No reply of this conversation is generating (it has ended, or is still starting)
+     */
+    204: void;
+};
+
+export type FollowReplyResponse = FollowReplyResponses[keyof FollowReplyResponses];
+
+export type StopReplyData = {
+    body?: never;
+    path: {
+        /**
+         * Conversation Id
+         */
+        conversation_id: string;
+    };
+    query?: never;
+    url: '/api/v1/conversations/{conversation_id}/stop';
+};
+
+export type StopReplyErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The conversation does not exist, or is someone else's
+     */
+    404: ErrorOut;
+    /**
+     * The database, or Redis (REDIS_URL) that replicas share replies through, is unavailable; retry after `Retry-After`
+     */
+    503: ErrorOut;
+};
+
+export type StopReplyError = StopReplyErrors[keyof StopReplyErrors];
+
+export type StopReplyResponses = {
+    /**
+     * Stopped and stored `cancelled`, or nothing was generating
+     */
+    204: void;
+};
+
+export type StopReplyResponse = StopReplyResponses[keyof StopReplyResponses];
 
 export type ExportConversationData = {
     body?: never;

@@ -75,6 +75,16 @@ describe("api", () => {
     expect(await sent[2]?.json()).toEqual(chatBody);
   });
 
+  it("renews a token about to expire before sending, instead of having the request refused", async () => {
+    setAccessToken("old", 0.5); // half a second left
+    script("/api/v1/auth/refresh", { status: 200, body: { access_token: "new", token_type: "bearer", expires_in: 900 } });
+    script("/api/v1/models", { status: 200, body: { models: [] } });
+
+    await expect(api.models()).resolves.toEqual({ models: [] });
+    expect(sent.map((r) => new URL(r.url).pathname)).toEqual(["/api/v1/auth/refresh", "/api/v1/models"]);
+    expect(sent[1]?.headers.get("Authorization")).toBe("Bearer new");
+  });
+
   it("sends the user to login when the refresh fails too", async () => {
     const unauthorized = vi.fn();
     setOnUnauthorized(unauthorized);
@@ -117,5 +127,23 @@ describe("api", () => {
     expect(new URL(sent[0]!.url).search).toBe("?q=rust&limit=30");
     expect(sent[1]?.method).toBe("PATCH");
     expect(await sent[1]?.json()).toEqual({ title: "T" });
+  });
+
+  it("attaches to a generating reply with GET /stream: its lines, or null when none generates (204)", async () => {
+    script("/api/v1/conversations/c1/stream", { status: 200, body: { type: "token", content: "Hi" } }, { status: 204 });
+    const signal = new AbortController().signal;
+
+    const stream = await api.stream("c1", signal);
+    expect(await new Response(stream).json()).toEqual({ type: "token", content: "Hi" });
+    expect(sent[0]?.method).toBe("GET");
+    expect(sent[0]?.headers.get("Accept")).toBe("application/x-ndjson");
+    await expect(api.stream("c1", signal)).resolves.toBeNull();
+  });
+
+  it("stops a reply with POST /stop, and reports another user's conversation as not found", async () => {
+    script("/api/v1/conversations/c1/stop", { status: 204 }, { status: 404, body: { detail: "Conversation not found.", code: "not_found" } });
+    await api.stop("c1");
+    expect(sent[0]?.method).toBe("POST");
+    await expect(api.stop("c1")).rejects.toMatchObject({ status: 404, message: "Conversation not found." });
   });
 });
