@@ -159,6 +159,8 @@ export function useChat(callbacks: Callbacks = {}) {
   );
   const setTitle = React.useCallback((title: string | null) => dispatch({ type: "setTitle", title }), []);
   const clearError = React.useCallback(() => dispatch({ type: "clearError" }), []);
+  /** The stored path read back: its versions go on the messages shown (lib/versions.ts). */
+  const setVersions = React.useCallback((stored: ChatMessage[]) => dispatch({ type: "versions", stored }), []);
 
   // Abort anything in flight when the component goes away.
   React.useEffect(
@@ -169,5 +171,5 @@ export function useChat(callbacks: Callbacks = {}) {
     [],
   );
 
-  return { state, run, stop, load, prepend, reset, setTitle, clearError };
+  return { state, run, stop, load, prepend, reset, setTitle, clearError, setVersions };
 }

@@ -5,6 +5,7 @@
  */
 import type { ChatRequest, EndEvent, MessageOut, ProgressEvent } from "./api-client";
 import type { ChatEvent } from "./ndjson";
+import { withVersions } from "./versions";
 
 type FinishReason = EndEvent["finish_reason"];
 
@@ -35,6 +36,9 @@ export interface ChatMessage {
   omittedMessages?: number | null;
   /** How much of a long prompt the model has read, until its first token (`progress` events). */
   promptProgress?: Pick<ProgressEvent, "processed" | "total"> | null;
+  /** Stored messages: the ids of all its versions (itself included, oldest first), and which one it is. */
+  siblingIds?: string[] | null;
+  siblingIndex?: number | null;
 }
 
 export interface ChatError {
@@ -85,6 +89,7 @@ export type ChatAction =
   | { type: "busy"; retryAt: number }
   | { type: "streamClosed" }
   | { type: "setTitle"; title: string | null }
+  | { type: "versions"; stored: ChatMessage[] }
   | { type: "clearError" };
 
 function isOpenReply(m: ChatMessage | undefined): m is ChatMessage {
@@ -170,6 +175,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       };
     case "setTitle":
       return { ...state, title: action.title };
+    case "versions": {
+      const messages = withVersions(state.messages, action.stored);
+      return messages === state.messages ? state : { ...state, messages };
+    }
     case "clearError":
       return { ...state, error: null };
   }
@@ -263,7 +272,11 @@ export function historyForEdit(messages: ChatMessage[], id: string, content: str
   const index = messages.findIndex((m) => m.id === id);
   const target = messages[index];
   if (index < 0 || !target || target.role !== "user") return null;
-  return [...sendable(messages.slice(0, index)), { ...target, content, status: "complete" }];
+  // A new version of the message: the versions of the one it replaces are not its own.
+  return [
+    ...sendable(messages.slice(0, index)),
+    { ...target, content, status: "complete", siblingIds: null, siblingIndex: null },
+  ];
 }
 
 export function toApiMessages(history: ChatMessage[]): ChatRequest["messages"] {
@@ -292,5 +305,7 @@ export function fromApiMessage(m: MessageOut): ChatMessage {
     ttftMs: m.ttft_ms ?? null,
     tokensPerSecond: m.tokens_per_second ?? null,
     omittedMessages: m.omitted_messages ?? null,
+    siblingIds: m.sibling_ids,
+    siblingIndex: m.sibling_index,
   };
 }
