@@ -253,7 +253,7 @@ export const api = {
   remove: (id: string) => unwrap(sdk.deleteConversation(conversation(id))),
   /** Shows the path through `messageId` (one of a message's versions): the conversation as GET gives it. */
   branch: (id: string, messageId: string, page: { limit?: number } = {}) =>
-    unwrap(sdk.branchConversation({ ...conversation(id), body: { message_id: messageId }, query: page })),
+    unwrap(sdk.showBranch({ ...conversation(id), body: { message_id: messageId }, query: page })),
   /** One conversation as a file: OpenChat JSON (every version) or Markdown (the path shown). */
   exportConversation: async (id: string, format: "openchat" | "markdown"): Promise<Blob> =>
     (await unwrap(sdk.exportConversation({ ...conversation(id), query: { format }, parseAs: "blob" }))) as Blob,
