@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.models import GENERATING, INTERRUPTED, Conversation, Message, RefreshToken, User, new_id, utcnow
 from app.services.titles import make_title
@@ -25,6 +25,10 @@ class UnknownUserError(Exception):
 
 class NotFoundError(Exception):
     pass
+
+
+class MessageNotFoundError(NotFoundError):
+    """The conversation is the user's, but the message is not in it."""
 
 
 @dataclass(frozen=True)
@@ -151,12 +155,42 @@ def get_conversation(session: Session, user_id: str, conversation_id: str) -> Co
     return conversation
 
 
+def _path_to(leaf_id: str) -> Any:
+    """A CTE of the messages from `leaf_id` up to its root (columns id, parent_id): one path."""
+    path = select(Message.id, Message.parent_id).where(Message.id == leaf_id).cte("path", recursive=True)
+    parent = aliased(Message)
+    return path.union_all(select(parent.id, parent.parent_id).join(path, parent.id == path.c.parent_id))
+
+
+def active_leaf(session: Session, conversation_id: str) -> str | None:
+    """The last message of the path shown: the conversation's active leaf, or, when it has none
+    (or it is gone), its newest message."""
+    leaf = session.scalar(
+        select(Message.id)
+        .join(Conversation, Conversation.active_leaf_id == Message.id)
+        .where(Conversation.id == conversation_id, Message.conversation_id == conversation_id)
+    )
+    if leaf is not None:
+        return leaf
+    return session.scalar(
+        select(Message.id)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at.desc(), Message.position.desc(), Message.id.desc())
+        .limit(1)
+    )
+
+
 def conversation_messages(
     session: Session, conversation_id: str, *, before: int | None = None, limit: int | None = None
 ) -> tuple[list[Message], bool]:
-    """A conversation's messages, oldest first: those before position `before` (all when None),
-    the latest `limit` of them (all when None). Returns them and whether earlier ones remain."""
-    query = select(Message).where(Message.conversation_id == conversation_id)
+    """The messages of the path shown (the active one), oldest first: those before position
+    `before` (all when None), the latest `limit` of them (all when None). Returns them and
+    whether earlier ones remain."""
+    leaf = active_leaf(session, conversation_id)
+    if leaf is None:
+        return [], False
+    path = _path_to(leaf)
+    query = select(Message).where(Message.id.in_(select(path.c.id)))
     if before is not None:
         query = query.where(Message.position < before)
     query = query.order_by(Message.position.desc())
@@ -165,6 +199,26 @@ def conversation_messages(
     rows = list(session.scalars(query))
     has_more = limit is not None and len(rows) > limit
     return rows[:limit][::-1], has_more
+
+
+def sibling_ids(session: Session, conversation_id: str, messages: Sequence[Message]) -> dict[str, list[str]]:
+    """The versions of each message (its siblings: the messages with its parent, itself
+    included), oldest first, by message id."""
+    parents = {message.parent_id for message in messages}
+    by_parent: dict[str | None, list[str]] = {}
+    known = sorted(parent for parent in parents if parent is not None)
+    conditions = [Message.parent_id.in_(known[start : start + 500]) for start in range(0, len(known), 500)]
+    if None in parents:
+        conditions.append(Message.parent_id.is_(None))
+    for start in range(0, len(conditions), 20):  # a bounded number of parameters per query
+        query = (
+            select(Message.id, Message.parent_id)
+            .where(Message.conversation_id == conversation_id, or_(*conditions[start : start + 20]))
+            .order_by(Message.created_at, Message.id)
+        )
+        for message_id, parent_id in session.execute(query):
+            by_parent.setdefault(parent_id, []).append(message_id)
+    return {message.id: by_parent.get(message.parent_id, [message.id]) for message in messages}
 
 
 @dataclass(frozen=True)
@@ -184,54 +238,86 @@ def sync_conversation(
     settings: dict[str, Any],
     pending: PendingReply | None = None,
 ) -> tuple[Conversation, int]:
-    """Store what the client sent: keep the common prefix, replace the rest; and, with `pending`,
-    the reply to come after it, empty and `generating` (in the same transaction).
+    """Store what the client sent, and, with `pending`, the reply to come after it, empty and
+    `generating` (in the same transaction). Nothing stored is deleted: messages form a tree.
 
-    Returns the conversation and the position for the reply. Raises NotFoundError when
+    The history is matched from the root: at each depth, a child of the message matched so far
+    with the same role and content (the one on the path shown first, else the newest). The first
+    message that matches none, and all after it, are stored as a new branch from there. The
+    pending reply is a child of the last message, and the path shown ends with it (else with
+    the last message). So an unchanged history never duplicates; a regenerated reply, or an
+    edited message, becomes a sibling of the stored one.
+
+    Returns the conversation and the position (depth) for the reply. Raises NotFoundError when
     the id belongs to someone else (it is neither read nor overwritten), UnknownUserError when
     the user's account is gone (its access token outlived it).
     """
-    conversation = session.get(Conversation, conversation_id)
+    # Locked (PostgreSQL) so that two requests on one conversation match against each other's branches.
+    conversation = session.get(Conversation, conversation_id, with_for_update=True)
     if conversation is not None and conversation.user_id != user_id:
         raise NotFoundError(conversation_id)
     now = utcnow()
+    children: dict[str | None, list[Message]] = {}
+    shown: set[str] = set()
     if conversation is None:
         if session.get(User, user_id) is None:
             raise UnknownUserError(user_id)
         conversation = Conversation(id=conversation_id, user_id=user_id, settings=settings, created_at=now)
         session.add(conversation)
-        stored: list[Message] = []
     else:
-        stored = list(
-            session.scalars(
-                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.position)
-            )
+        stored = session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.created_at, Message.position, Message.id)
         )
-    common = 0
-    for old, new in zip(stored, incoming, strict=False):
-        if old.role != new.role or old.content != new.content:
+        by_id: dict[str, Message] = {}
+        for message in stored:
+            by_id[message.id] = message
+            children.setdefault(message.parent_id, []).append(message)  # oldest first
+        leaf = by_id.get(conversation.active_leaf_id or "")
+        while leaf is not None:
+            shown.add(leaf.id)
+            leaf = by_id.get(leaf.parent_id or "")
+    parent_id: str | None = None
+    depth = 0
+    for sent in incoming:
+        same = [
+            child for child in children.get(parent_id, []) if child.role == sent.role and child.content == sent.content
+        ]
+        if not same:
             break
-        common += 1
-    if common < len(stored):  # an edited or regenerated tail replaces the stored one
-        session.execute(delete(Message).where(Message.conversation_id == conversation_id, Message.position >= common))
-    for position in range(common, len(incoming)):
-        message = incoming[position]
-        session.add(
-            Message(conversation_id=conversation_id, position=position, role=message.role, content=message.content)
+        parent_id = next((child.id for child in same if child.id in shown), same[-1].id)
+        depth += 1
+    for position in range(depth, len(incoming)):  # the new branch
+        sent = incoming[position]
+        new = Message(
+            id=new_id(),
+            conversation_id=conversation_id,
+            parent_id=parent_id,
+            position=position,
+            role=sent.role,
+            content=sent.content,
+            created_at=now,
         )
+        session.add(new)
+        parent_id = new.id
     if pending is not None:
         session.add(
             Message(
                 id=pending.message_id,
                 conversation_id=conversation_id,
+                parent_id=parent_id,
                 position=len(incoming),
                 role="ai",
                 content="",
                 status=GENERATING,
                 model=pending.model,
                 lease_expires_at=pending.lease_expires_at,
+                created_at=now,
             )
         )
+        parent_id = pending.message_id
+    conversation.active_leaf_id = parent_id
     conversation.settings = settings
     conversation.updated_at = now
     try:
@@ -244,8 +330,9 @@ def sync_conversation(
 
 
 def store_reply(session: Session, reply: ReplyRecord) -> str | None:
-    """Store the model's reply as it ended (in place of its `generating` row); give the
-    conversation a title after its first exchange.
+    """Store the model's reply as it ended, in its own row (stored `generating` with the request);
+    give the conversation a title after its first exchange: the first user message of the reply's
+    path (the path shown when it was sent).
 
     Returns the new title, if one was set.
     """
@@ -253,16 +340,10 @@ def store_reply(session: Session, reply: ReplyRecord) -> str | None:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:  # deleted while the reply was streaming
         return None
-    # A concurrent request may have stored a reply at this position already.
-    session.execute(
-        delete(Message).where(Message.conversation_id == conversation_id, Message.position >= reply.position)
-    )
-    session.add(
-        Message(
-            id=reply.message_id,
-            conversation_id=conversation_id,
-            position=reply.position,
-            role="ai",
+    ended = (
+        update(Message)
+        .where(Message.id == reply.message_id, Message.conversation_id == conversation_id)
+        .values(
             content=content,
             status=reply.status,
             model=reply.model,
@@ -273,13 +354,18 @@ def store_reply(session: Session, reply: ReplyRecord) -> str | None:
             ttft_ms=reply.ttft_ms,
             tokens_per_second=reply.tokens_per_second,
             omitted_messages=reply.omitted_messages,
+            lease_expires_at=None,
         )
     )
+    if cast(CursorResult[Any], session.execute(ended)).rowcount == 0:  # gone with its conversation meanwhile
+        session.rollback()
+        return None
     title = None
     if conversation.title is None and content.strip():
+        path = _path_to(reply.message_id)
         first_user = session.scalar(
             select(Message.content)
-            .where(Message.conversation_id == conversation_id, Message.role == "user")
+            .where(Message.id.in_(select(path.c.id)), Message.role == "user")
             .order_by(Message.position)
             .limit(1)
         )
@@ -320,8 +406,20 @@ def mark_interrupted(session: Session, now: datetime, live: Collection[str] = ()
 
 
 def discard_pending_reply(session: Session, message_id: str) -> None:
-    """Remove a reply stored as generating that never began (its request got 429, say)."""
+    """Remove a reply stored as generating that never began (its request got 429, say); the path
+    shown ends again with the message it answered (unless another has been shown since)."""
+    pending = session.execute(
+        select(Message.conversation_id, Message.parent_id).where(Message.id == message_id, Message.status == GENERATING)
+    ).one_or_none()
+    if pending is None:
+        return
+    conversation_id, parent_id = pending
     session.execute(delete(Message).where(Message.id == message_id, Message.status == GENERATING))
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.active_leaf_id == message_id)
+        .values(active_leaf_id=parent_id)
+    )
     session.commit()
 
 
@@ -399,6 +497,30 @@ def delete_conversation(session: Session, user_id: str, conversation_id: str) ->
     conversation = get_conversation(session, user_id, conversation_id)
     session.delete(conversation)
     session.commit()
+
+
+def show_branch(session: Session, user_id: str, conversation_id: str, message_id: str) -> Conversation:
+    """Make the path shown go through `message_id` and on to the newest message below it (a
+    leaf: a message is always newer than the one it follows). Raises NotFoundError when the
+    conversation is not the user's or the message is not in it. Its place in the list stays."""
+    conversation = get_conversation(session, user_id, conversation_id)
+    found = session.scalar(
+        select(Message.id).where(Message.id == message_id, Message.conversation_id == conversation_id)
+    )
+    if found is None:
+        raise MessageNotFoundError(message_id)
+    below = select(Message.id).where(Message.id == message_id).cte("below", recursive=True)
+    child = aliased(Message)
+    below = below.union_all(select(child.id).join(below, child.parent_id == below.c.id))
+    leaf = session.scalar(
+        select(Message.id)
+        .where(Message.id.in_(select(below.c.id)))
+        .order_by(Message.created_at.desc(), Message.position.desc(), Message.id.desc())
+        .limit(1)
+    )
+    conversation.active_leaf_id = leaf
+    session.commit()
+    return conversation
 
 
 # -- health ---------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class Conversation(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last message of the path shown (migration 0004): messages form a tree, one path of it is
+    # shown. No foreign key: it is moved on every request, and a dangling id only means "none".
+    active_leaf_id: Mapped[str | None] = mapped_column(String(32))
 
     messages: Mapped[list["Message"]] = relationship(
         back_populates="conversation",
@@ -76,6 +79,8 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation_position", "conversation_id", "position"),
+        # The versions of a message: its siblings, the children of one parent (migration 0004).
+        Index("ix_messages_conversation_parent", "conversation_id", "parent_id"),
         # The replies generating now, by lease (migration 0003): a handful of rows, whatever the table's size.
         Index(
             "ix_messages_generating_lease",
@@ -87,6 +92,12 @@ class Message(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    # The message this one answers or follows (migration 0004); None for the first message of a
+    # conversation and its edited versions. Versions of a message share conversation and parent.
+    parent_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("messages.id", ondelete="CASCADE", name="fk_messages_parent_id")
+    )
+    # The depth on its path, 0-based: the same on every branch, so paging by `before` works on any path.
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))  # user | ai | system
     content: Mapped[str] = mapped_column(Text)

@@ -372,7 +372,9 @@ class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    # Its place in the conversation, from 0: `before` of GET /conversations/{id} takes it.
+    # The message this one follows (None for the first message and its versions).
+    parent_id: str | None
+    # Its place in the conversation, from 0 (its depth on the path): `before` of GET /conversations/{id} takes it.
     position: int
     role: Literal["user", "ai", "system"]
     content: str
@@ -389,6 +391,11 @@ class MessageOut(BaseModel):
     # (replies only; None for replies stored before it was recorded).
     omitted_messages: int | None
     created_at: datetime
+    # Its versions (the messages with its parent: edited or regenerated), itself included, oldest
+    # first; POST /conversations/{id}/branch with one of them shows it.
+    sibling_ids: list[str]
+    sibling_index: int = Field(description="This message's index in `sibling_ids`, from 0")
+    sibling_count: int = Field(description="How many versions: the length of `sibling_ids`")
 
 
 class ConversationSummary(BaseModel):
@@ -427,11 +434,17 @@ class ConversationWithSettings(ConversationSummary):
 
 
 class ConversationOut(ConversationWithSettings):
-    """A conversation with its messages, oldest first: all of them, or the page asked for."""
+    """A conversation with the messages of the path shown, oldest first: all of them, or the page asked for."""
 
     messages: list[MessageOut]
     # Whether messages earlier than the first one returned exist (GET ?before=<its position>).
     has_more: bool
+
+
+class BranchBody(RequestBody):
+    """Show another version of a message: the path goes through it and on to its newest reply."""
+
+    message_id: str = Field(min_length=1, max_length=64)
 
 
 class ConversationPage(BaseModel):

@@ -46,20 +46,24 @@ async def test_a_chat_creates_a_titled_conversation_with_both_messages(client: h
     assert conversation["created_at"].endswith(("Z", "+00:00"))
 
 
-async def test_edited_and_regenerated_tails_replace_the_stored_ones(client: httpx.AsyncClient) -> None:
+async def test_edited_and_regenerated_tails_are_shown_and_the_old_ones_kept_as_versions(
+    client: httpx.AsyncClient,
+) -> None:
     alice = await signup(client)
     await chat(client, alice, "c", "first question", "second question")
-    # Edit the first question: everything after it is replaced.
+    # Edit the first question: the path shown is what was sent; the old one stays as a version.
     await chat(client, alice, "c", "first question, edited")
     messages = (await client.get("/api/v1/conversations/c", headers=alice)).json()["messages"]
     assert [(m["role"], m["content"]) for m in messages] == [
         ("user", "first question, edited"),
         ("ai", "Hello, world!"),
     ]
-    # Regenerate: the same history again replaces the last reply rather than appending.
+    assert [m["sibling_count"] for m in messages] == [2, 1]
+    # Regenerate: the same history again gives the last reply a sibling rather than appending.
     await chat(client, alice, "c", "first question, edited")
     messages = (await client.get("/api/v1/conversations/c", headers=alice)).json()["messages"]
     assert len(messages) == 2
+    assert [m["sibling_count"] for m in messages] == [2, 2]
 
 
 async def test_list_is_newest_first_searchable_and_paginated(client: httpx.AsyncClient) -> None:

@@ -1,14 +1,18 @@
-"""Conversations of the current user: list and search, read, rename or change settings, delete."""
+"""Conversations of the current user: list and search, read, rename or change settings, delete,
+and show another version (branch) of a message."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.orm import Session
 
 from app import crud
 from app.api.deps import CurrentUser, SessionDep
 from app.api.url_guard import refuse_nul_in_url
 from app.core.errors import ApiError
+from app.models import Conversation, Message
 from app.schemas import (
+    BranchBody,
     ConversationOut,
     ConversationPage,
     ConversationPatch,
@@ -43,31 +47,78 @@ def list_conversations(
     )
 
 
+Before = Annotated[int | None, Query(ge=0, description="Only messages before this position (a message's `position`)")]
+Limit = Annotated[int | None, Query(ge=1, le=1000, description="Only the latest this many (of those before `before`)")]
+SIBLING_FIELDS = {"sibling_ids", "sibling_index", "sibling_count"}
+
+
+def message_out(message: Message, sibling_ids: list[str]) -> MessageOut:
+    stored = {name: getattr(message, name) for name in MessageOut.model_fields if name not in SIBLING_FIELDS}
+    return MessageOut.model_validate(
+        {
+            **stored,
+            "sibling_ids": sibling_ids,
+            "sibling_index": sibling_ids.index(message.id),
+            "sibling_count": len(sibling_ids),
+        }
+    )
+
+
+def conversation_out(
+    session: Session, conversation: Conversation, before: int | None, limit: int | None
+) -> ConversationOut:
+    messages, has_more = crud.conversation_messages(session, conversation.id, before=before, limit=limit)
+    siblings = crud.sibling_ids(session, conversation.id, messages)
+    summary = ConversationWithSettings.model_validate(conversation)
+    return ConversationOut(
+        **summary.model_dump(),
+        messages=[message_out(message, siblings[message.id]) for message in messages],
+        has_more=has_more,
+    )
+
+
 @router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(400, 401, 404, 503))
 def get_conversation(
-    conversation_id: str,
-    session: SessionDep,
-    user: CurrentUser,
-    before: Annotated[
-        int | None, Query(ge=0, description="Only messages before this position (a message's `position`)")
-    ] = None,
-    limit: Annotated[
-        int | None, Query(ge=1, le=1000, description="Only the latest this many (of those before `before`)")
-    ] = None,
+    conversation_id: str, session: SessionDep, user: CurrentUser, before: Before = None, limit: Limit = None
 ) -> ConversationOut:
-    """The conversation with its messages, oldest first: every one by default, or a page of the
-    latest `limit` (before `before`); `has_more` says whether earlier messages remain."""
+    """The conversation with the messages of the path shown, oldest first: every one by default,
+    or a page of the latest `limit` (before `before`); `has_more` says whether earlier messages
+    remain. Each message lists its versions (`sibling_ids`)."""
     try:
         conversation = crud.get_conversation(session, user.id, conversation_id)
     except crud.NotFoundError as error:
         raise not_found(conversation_id) from error
-    messages, has_more = crud.conversation_messages(session, conversation_id, before=before, limit=limit)
-    summary = ConversationWithSettings.model_validate(conversation)
-    return ConversationOut(
-        **summary.model_dump(),
-        messages=[MessageOut.model_validate(message) for message in messages],
-        has_more=has_more,
-    )
+    return conversation_out(session, conversation, before, limit)
+
+
+@router.post(
+    "/{conversation_id}/branch",
+    response_model=ConversationOut,
+    responses=error_responses(
+        400, 401, 404, 413, 503, described={404: "The conversation is not the caller's, or the message is not in it"}
+    ),
+)
+def show_branch(
+    conversation_id: str,
+    body: BranchBody,
+    session: SessionDep,
+    user: CurrentUser,
+    before: Before = None,
+    limit: Limit = None,
+) -> ConversationOut:
+    """Show another version of a message: the path shown goes through `message_id` and on to the
+    newest message below it; sending then continues from there. Answers as GET does."""
+    try:
+        conversation = crud.show_branch(session, user.id, conversation_id, body.message_id)
+    except crud.MessageNotFoundError as error:
+        raise ApiError(
+            404,
+            "not_found",
+            f"Message '{body.message_id}' is not in this conversation: use an id from a message's `sibling_ids`.",
+        ) from error
+    except crud.NotFoundError as error:
+        raise not_found(conversation_id) from error
+    return conversation_out(session, conversation, before, limit)
 
 
 @router.patch(
