@@ -16,7 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import crud
 from app.api.operations import add_api_docs
-from app.api.routes import auth, chat, conversations, health, models
+from app.api.routes import auth, chat, conversations, health, models, transfer
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory, run_migrations
 from app.core.errors import install_error_handlers
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.chat_service = chat_service
 
     api = APIRouter(prefix="/api/v1")
-    for module in (chat, models, conversations, auth):
+    for module in (chat, models, conversations, transfer, auth):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
@@ -120,7 +120,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, own_limit_paths={transfer.IMPORT_PATH}
+    )
     app.add_middleware(MetricsMiddleware)
     # The one place that decides whom a request comes from (rate limits, cookies' Secure flag):
     # forwarding headers count only from OPENCHAT_TRUSTED_PROXIES. Every start path runs uvicorn

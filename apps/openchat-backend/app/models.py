@@ -49,7 +49,11 @@ class User(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),)
+    __table_args__ = (
+        Index("ix_conversations_user_updated", "user_id", "updated_at", "id"),
+        # A conversation is imported once per user (migration 0005); NULLs (not imported) never clash.
+        Index("ux_conversations_user_import_key", "user_id", "import_key", unique=True),
+    )
 
     # The client chooses the id (contract: `id` in POST /chat); ownership is checked on every use.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -62,6 +66,9 @@ class Conversation(Base):
     # The last message of the path shown (migration 0004): messages form a tree, one path of it is
     # shown. No foreign key: it is moved on every request, and a dangling id only means "none".
     active_leaf_id: Mapped[str | None] = mapped_column(String(32))
+    # An imported conversation: a digest of its source format, id and content, so that importing
+    # the same file again skips it (migration 0005). None for a conversation begun here.
+    import_key: Mapped[str | None] = mapped_column(String(64))
 
     messages: Mapped[list["Message"]] = relationship(
         back_populates="conversation",

@@ -520,3 +520,16 @@ class UserOut(BaseModel):
     id: str
     email: str
     created_at: datetime
+
+
+# -- export and import ------------------------------------------------------------------------
+
+
+class ImportResult(BaseModel):
+    """POST /api/v1/import: what the file added. Conversations imported before (by this user, from
+    the same source with the same content) are skipped and counted in `duplicates`."""
+
+    imported: int
+    duplicates: int
+    # The new conversations' ids, in file order.
+    conversation_ids: list[str]

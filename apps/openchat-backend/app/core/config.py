@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # killed) is marked interrupted, at start-up or by any replica sharing the database.
     reply_save_interval_s: float = Field(5, gt=0, validation_alias=_env("OPENCHAT_REPLY_SAVE_INTERVAL_S"))
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_BODY_BYTES"))
+    # POST /api/v1/import takes a whole export file (read as a stream, spooled to a temporary file
+    # in TMPDIR): this limit instead of OPENCHAT_MAX_BODY_BYTES.
+    max_import_bytes: int = Field(100_000_000, ge=1024, validation_alias=_env("OPENCHAT_MAX_IMPORT_BYTES"))
     default_max_tokens: int = Field(1024, ge=1, validation_alias=_env("OPENCHAT_DEFAULT_MAX_TOKENS"))
     # After a conversation's first exchange, ask its model for a short summary title (in the
     # background; the first message, cut short, is the title until then and whenever that fails).

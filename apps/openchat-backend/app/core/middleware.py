@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,12 +25,14 @@ class BodySizeLimitMiddleware:
     length given), by reading it here first. A body-read error raised inside the app would not do:
     FastAPI turns any error while it reads a body into 400 "There was an error parsing the body"."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limit_paths: Collection[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes that take larger bodies and enforce their own limit as they stream them (import).
+        self.own_limit_paths = frozenset(own_limit_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.own_limit_paths:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -3,11 +3,13 @@
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from app.core.db import ALEMBIC_DIR, make_engine, run_migrations
 from app.models import Base
@@ -20,7 +22,7 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> N
     tables = set(inspect(engine).get_table_names())
     assert {"users", "conversations", "messages", "refresh_tokens", "alembic_version"} <= tables
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         # The migrations build exactly the tables the models describe.
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     engine.dispose()
@@ -165,6 +167,45 @@ def test_0004_downgrade_keeps_the_path_shown_of_a_branched_conversation(database
             ("a", 0, "q", "user", "Hi", "complete"),
             ("a", 1, "r1", "ai", "First", "complete"),
         ]
+    engine.dispose()
+
+
+def test_0005_adds_import_keys_unique_per_user_and_keeps_the_rows(database_url: str) -> None:
+    engine = make_engine(database_url)
+    run_migrations(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (id, email, created_at) VALUES ('u', 'u@example.com', '2026-01-01')")
+        )
+        for conversation_id in ("a", "b"):
+            connection.execute(
+                text(
+                    "INSERT INTO conversations (id, user_id, title, settings, created_at, updated_at) "
+                    f"VALUES ('{conversation_id}', 'u', 'Old', '{{}}', '2026-01-01', '2026-01-01')"
+                )
+            )
+        connection.execute(
+            text(
+                "INSERT INTO messages (id, conversation_id, position, role, content, status, created_at) "
+                "VALUES ('m', 'a', 0, 'user', 'Hi', 'complete', '2026-01-01')"
+            )
+        )
+
+    run_migrations(engine)
+    with engine.connect() as connection:
+        keys = connection.execute(text("SELECT id, import_key FROM conversations ORDER BY id")).all()
+        assert [tuple(row) for row in keys] == [("a", None), ("b", None)]  # not imported: no key, no clash
+        assert _messages(connection) == [("a", 0, "m", "user", "Hi", "complete")]
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE conversations SET import_key = 'k' WHERE id = 'a'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE conversations SET import_key = 'k' WHERE id = 'b'"))
+
+    run_migrations_down(engine, "0004")
+    with engine.connect() as connection:
+        assert "import_key" not in {column["name"] for column in inspect(connection).get_columns("conversations")}
+        assert _messages(connection) == [("a", 0, "m", "user", "Hi", "complete")]
+        assert connection.execute(text("SELECT COUNT(*) FROM conversations")).scalar() == 2
     engine.dispose()
 
 

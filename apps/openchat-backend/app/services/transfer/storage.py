@@ -1,0 +1,240 @@
+"""Export and import against the database. Kept here rather than in app/crud.py because they read
+and write whole conversations in their own transactions (an import: every conversation of a file
+in one), driven by the file reader; app/crud.py keeps the per-request queries.
+
+Import reads the file twice: first every conversation is checked (nothing is stored if one is
+bad), then they are stored in one transaction, with new ids, owned by the importing user. Each
+stored conversation keeps a digest of its source (`import_key`), so that importing it again is
+counted as a duplicate and skipped.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.models import GENERATING, INTERRUPTED, Conversation, Message, User, new_id
+from app.services.titles import make_title
+from app.services.transfer import openchat_format, reader
+from app.services.transfer.records import TransferConversation, newest_path_end
+
+# Rows written per INSERT while importing (messages of several conversations at once).
+BATCH_ROWS = 2000
+INTERRUPTED_ERROR = "The reply was still generating when it was exported."
+
+
+class ImportConflictError(Exception):
+    """The same conversations were imported at the same time by another request."""
+
+
+class ImportUserGoneError(Exception):
+    """The importing user's account no longer exists."""
+
+
+@dataclass
+class ImportOutcome:
+    imported: int = 0
+    duplicates: int = 0
+    conversation_ids: list[str] = field(default_factory=list)
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def import_key(format_name: str, conversation: TransferConversation) -> str:
+    """A digest of where a conversation comes from and what it says: the same conversation in
+    the same format gives the same key; one continued since (more messages) gives another."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([format_name, conversation.source_id, conversation.title]).encode())
+    for message in conversation.messages:
+        digest.update(json.dumps([message.id, message.parent_id, message.role, message.content]).encode())
+    return digest.hexdigest()
+
+
+def import_file(sessions: sessionmaker[Session], user_id: str, file: IO[bytes]) -> ImportOutcome:
+    """Import every conversation of `file` for `user_id`, or none (reader.ImportFileError names the
+    first bad record). Blocking: run it in a thread."""
+    found = reader.detect_format(file)
+    outcome = ImportOutcome()
+    if found is None:
+        return outcome
+    for _ in reader.conversations(file, found):
+        pass  # every record checked before anything is stored
+    with sessions() as session:
+        if session.get(User, user_id) is None:
+            raise ImportUserGoneError(user_id)
+        known = set(
+            session.scalars(
+                select(Conversation.import_key).where(
+                    Conversation.user_id == user_id, Conversation.import_key.is_not(None)
+                )
+            )
+        )
+        batch = _Batch(session)
+        for conversation in reader.conversations(file, found):
+            key = import_key(found.name, conversation)
+            if key in known:
+                outcome.duplicates += 1
+                continue
+            known.add(key)
+            outcome.conversation_ids.append(batch.add(user_id, conversation, key))
+        batch.flush()
+        try:
+            session.commit()
+        except IntegrityError as error:
+            session.rollback()
+            raise ImportConflictError() from error
+    outcome.imported = len(outcome.conversation_ids)
+    return outcome
+
+
+class _Batch:
+    """Rows waiting to be inserted: conversations first, then their messages (parents first)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.conversations: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+
+    def add(self, user_id: str, conversation: TransferConversation, key: str) -> str:
+        conversation_id = new_id()
+        new_ids = {message.id: new_id() for message in conversation.messages}
+        first_user = next((m.content for m in conversation.messages if m.role == "user"), None)
+        self.conversations.append(
+            {
+                "id": conversation_id,
+                "user_id": user_id,
+                "title": conversation.title or (make_title(first_user) if first_user else None),
+                "settings": conversation.settings,
+                "created_at": conversation.created_at,
+                "updated_at": conversation.updated_at,
+                "active_leaf_id": new_ids.get(conversation.active_leaf_id or ""),
+                "import_key": key,
+            }
+        )
+        for message in conversation.messages:
+            generating = message.status == GENERATING  # nothing generates it here: it stopped
+            self.messages.append(
+                {
+                    "id": new_ids[message.id],
+                    "conversation_id": conversation_id,
+                    "parent_id": new_ids[message.parent_id] if message.parent_id is not None else None,
+                    "position": message.depth,
+                    "role": message.role,
+                    "content": message.content,
+                    "status": INTERRUPTED if generating else message.status,
+                    "model": message.model,
+                    "finish_reason": message.finish_reason,
+                    "error": INTERRUPTED_ERROR if generating and message.error is None else message.error,
+                    "prompt_tokens": message.prompt_tokens,
+                    "completion_tokens": message.completion_tokens,
+                    "ttft_ms": message.ttft_ms,
+                    "tokens_per_second": message.tokens_per_second,
+                    "omitted_messages": message.omitted_messages,
+                    "lease_expires_at": None,
+                    "created_at": message.created_at,
+                }
+            )
+        if len(self.messages) >= BATCH_ROWS:
+            self.flush()
+        return conversation_id
+
+    def flush(self) -> None:
+        if self.conversations:
+            self.session.execute(insert(Conversation), self.conversations)
+        if self.messages:
+            self.session.execute(insert(Message), self.messages)
+        self.conversations, self.messages = [], []
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+class ExportNotFoundError(Exception):
+    pass
+
+
+def conversation_with_messages(
+    session: Session, user_id: str, conversation_id: str
+) -> tuple[Conversation, list[Message]]:
+    """The user's conversation and all its messages, parents first (position is the depth),
+    each message's versions oldest first. ExportNotFoundError when it is not the user's."""
+    conversation = session.scalar(
+        select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+    )
+    if conversation is None:
+        raise ExportNotFoundError(conversation_id)
+    messages = list(
+        session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.position, Message.created_at, Message.id)
+        )
+    )
+    return conversation, messages
+
+
+def active_path(conversation: Conversation, messages: list[Message]) -> list[Message]:
+    """The path shown, oldest first: from the active leaf up to its root (the newest versions'
+    path when the leaf is unset or gone). `messages` as conversation_with_messages gives them."""
+    by_id = {message.id: message for message in messages}
+    leaf = conversation.active_leaf_id
+    if leaf not in by_id:
+        if not messages:
+            return []
+        leaf = newest_path_end(messages)
+    path: list[Message] = []
+    current = by_id.get(leaf or "")
+    while current is not None and len(path) <= len(messages):  # a cycle cannot loop forever
+        path.append(current)
+        current = by_id.get(current.parent_id or "")
+    return path[::-1]
+
+
+def user_conversation_ids(session: Session, user_id: str) -> list[str]:
+    """The user's conversations, newest first (as listed)."""
+    query = (
+        select(Conversation.id)
+        .where(Conversation.user_id == user_id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def _conversation_json(conversation: Conversation, messages: list[Message]) -> str:
+    return json.dumps(openchat_format.conversation_to_dict(conversation, messages), ensure_ascii=False)
+
+
+def export_one_json(conversation: Conversation, messages: list[Message], exported_at: datetime) -> str:
+    """One conversation in OpenChat's export format (the same envelope as a whole export)."""
+    return (
+        openchat_format.envelope_head(exported_at)
+        + _conversation_json(conversation, messages)
+        + openchat_format.ENVELOPE_TAIL
+    )
+
+
+def export_all_chunks(sessions: sessionmaker[Session], user_id: str, exported_at: datetime) -> Iterator[str]:
+    """All the user's conversations in OpenChat's export format, as text chunks: one conversation
+    at a time, each read in its own short session, so that the export is sent as it is written
+    and never held whole in memory. Blocking: iterate it in a thread."""
+    with sessions() as session:
+        ids = user_conversation_ids(session, user_id)
+    yield openchat_format.envelope_head(exported_at)
+    separator = ""
+    for conversation_id in ids:
+        with sessions() as session:
+            try:
+                conversation, messages = conversation_with_messages(session, user_id, conversation_id)
+            except ExportNotFoundError:
+                continue  # deleted since the list was read
+            text = _conversation_json(conversation, messages)
+        yield separator + text
+        separator = ",\n"
+    yield openchat_format.ENVELOPE_TAIL
