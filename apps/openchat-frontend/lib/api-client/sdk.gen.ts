@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsErrors, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
+import type { AuthStatusData, AuthStatusErrors, AuthStatusResponses, ChatData2, ChatErrors, ChatResponses, DeleteConversationData, DeleteConversationErrors, DeleteConversationResponses, ExportAllData, ExportAllErrors, ExportAllResponses, ExportConversationData, ExportConversationErrors, ExportConversationResponses, GetConversationData, GetConversationErrors, GetConversationResponses, HealthzData, HealthzResponses, ImportConversationsData, ImportConversationsErrors, ImportConversationsResponses, ListConversationsData, ListConversationsErrors, ListConversationsResponses, ListModelsData, ListModelsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MeData, MeErrors, MeResponses, MetricsData, MetricsErrors, MetricsResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshData, RefreshErrors, RefreshResponses, ShowBranchData, ShowBranchErrors, ShowBranchResponses, SignupData, SignupErrors, SignupResponses, UpdateConversationData, UpdateConversationErrors, UpdateConversationResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -57,8 +57,9 @@ export const deleteConversation = <ThrowOnError extends boolean = false>(options
 /**
  * Get Conversation
  *
- * The conversation with its messages, oldest first: every one by default, or a page of the
- * latest `limit` (before `before`); `has_more` says whether earlier messages remain.
+ * The conversation with the messages of the path shown, oldest first: every one by default,
+ * or a page of the latest `limit` (before `before`); `has_more` says whether earlier messages
+ * remain. Each message lists its versions (`sibling_ids`).
  */
 export const getConversation = <ThrowOnError extends boolean = false>(options: Options<GetConversationData, ThrowOnError>) => (options.client ?? client).get<GetConversationResponses, GetConversationErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -72,6 +73,58 @@ export const getConversation = <ThrowOnError extends boolean = false>(options: O
 export const updateConversation = <ThrowOnError extends boolean = false>(options: Options<UpdateConversationData, ThrowOnError>) => (options.client ?? client).patch<UpdateConversationResponses, UpdateConversationErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/conversations/{conversation_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Show Branch
+ *
+ * Show another version of a message: the path shown goes through `message_id` and on to the
+ * newest message below it; sending then continues from there. Answers as GET does.
+ */
+export const showBranch = <ThrowOnError extends boolean = false>(options: Options<ShowBranchData, ThrowOnError>) => (options.client ?? client).post<ShowBranchResponses, ShowBranchErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/conversations/{conversation_id}/branch',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Export Conversation
+ */
+export const exportConversation = <ThrowOnError extends boolean = false>(options: Options<ExportConversationData, ThrowOnError>) => (options.client ?? client).get<ExportConversationResponses, ExportConversationErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/conversations/{conversation_id}/export',
+    ...options
+});
+
+/**
+ * Export All
+ */
+export const exportAll = <ThrowOnError extends boolean = false>(options?: Options<ExportAllData, ThrowOnError>) => (options?.client ?? client).get<ExportAllResponses, ExportAllErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/export',
+    ...options
+});
+
+/**
+ * Import Conversations
+ *
+ * Import the conversations of an export file: all of them, or none when one is bad (the
+ * error names it). They get new ids and belong to the caller. The body is read as a stream
+ * into a temporary file (never whole in memory), then read record by record.
+ */
+export const importConversations = <ThrowOnError extends boolean = false>(options: Options<ImportConversationsData, ThrowOnError>) => (options.client ?? client).post<ImportConversationsResponses, ImportConversationsErrors, ThrowOnError>({
+    bodySerializer: null,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/import',
     ...options,
     headers: {
         'Content-Type': 'application/json',

@@ -19,6 +19,18 @@ export type AuthStatusOut = {
 };
 
 /**
+ * BranchBody
+ *
+ * Show another version of a message: the path goes through it and on to its newest reply.
+ */
+export type BranchBody = {
+    /**
+     * Message Id
+     */
+    message_id: string;
+};
+
+/**
  * ChatData
  */
 export type ChatData = {
@@ -76,7 +88,7 @@ export type ChatRequest = {
 /**
  * ConversationOut
  *
- * A conversation with its messages, oldest first: all of them, or the page asked for.
+ * A conversation with the messages of the path shown, oldest first: all of them, or the page asked for.
  */
 export type ConversationOut = {
     /**
@@ -243,6 +255,27 @@ export type ErrorOut = {
 };
 
 /**
+ * ImportResult
+ *
+ * POST /api/v1/import: what the file added. Conversations imported before (by this user, from
+ * the same source with the same content) are skipped and counted in `duplicates`.
+ */
+export type ImportResult = {
+    /**
+     * Imported
+     */
+    imported: number;
+    /**
+     * Duplicates
+     */
+    duplicates: number;
+    /**
+     * Conversation Ids
+     */
+    conversation_ids: Array<string>;
+};
+
+/**
  * MessageOut
  */
 export type MessageOut = {
@@ -250,6 +283,10 @@ export type MessageOut = {
      * Id
      */
     id: string;
+    /**
+     * Parent Id
+     */
+    parent_id: string | null;
     /**
      * Position
      */
@@ -298,6 +335,22 @@ export type MessageOut = {
      * Created At
      */
     created_at: string;
+    /**
+     * Sibling Ids
+     */
+    sibling_ids: Array<string>;
+    /**
+     * Sibling Index
+     *
+     * This message's index in `sibling_ids`, from 0
+     */
+    sibling_index: number;
+    /**
+     * Sibling Count
+     *
+     * How many versions: the length of `sibling_ids`
+     */
+    sibling_count: number;
 };
 
 /**
@@ -914,6 +967,194 @@ export type UpdateConversationResponses = {
 };
 
 export type UpdateConversationResponse = UpdateConversationResponses[keyof UpdateConversationResponses];
+
+export type ShowBranchData = {
+    body: BranchBody;
+    path: {
+        /**
+         * Conversation Id
+         */
+        conversation_id: string;
+    };
+    query?: {
+        /**
+         * Before
+         *
+         * Only messages before this position (a message's `position`)
+         */
+        before?: number | null;
+        /**
+         * Limit
+         *
+         * Only the latest this many (of those before `before`)
+         */
+        limit?: number | null;
+    };
+    url: '/api/v1/conversations/{conversation_id}/branch';
+};
+
+export type ShowBranchErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The conversation is not the caller's, or the message is not in it
+     */
+    404: ErrorOut;
+    /**
+     * The request body is larger than the configured limit
+     */
+    413: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ShowBranchError = ShowBranchErrors[keyof ShowBranchErrors];
+
+export type ShowBranchResponses = {
+    /**
+     * Successful Response
+     */
+    200: ConversationOut;
+};
+
+export type ShowBranchResponse = ShowBranchResponses[keyof ShowBranchResponses];
+
+export type ExportConversationData = {
+    body?: never;
+    path: {
+        /**
+         * Conversation Id
+         */
+        conversation_id: string;
+    };
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'openchat' | 'markdown';
+    };
+    url: '/api/v1/conversations/{conversation_id}/export';
+};
+
+export type ExportConversationErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * Not found, or not the caller's
+     */
+    404: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ExportConversationError = ExportConversationErrors[keyof ExportConversationErrors];
+
+export type ExportConversationResponses = {
+    /**
+     * The conversation as a file: OpenChat JSON (every branch, settings and numbers; importable) or Markdown (the path shown, to read)
+     */
+    200: Blob | File;
+};
+
+export type ExportConversationResponse = ExportConversationResponses[keyof ExportConversationResponses];
+
+export type ExportAllData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'openchat';
+    };
+    url: '/api/v1/export';
+};
+
+export type ExportAllErrors = {
+    /**
+     * Invalid request: not JSON, a field missing or of the wrong type, or a value out of range
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ExportAllError = ExportAllErrors[keyof ExportAllErrors];
+
+export type ExportAllResponses = {
+    /**
+     * All the user's conversations in OpenChat JSON, newest first, sent as it is written
+     */
+    200: Blob | File;
+};
+
+export type ExportAllResponse = ExportAllResponses[keyof ExportAllResponses];
+
+export type ImportConversationsData = {
+    /**
+     * The export file itself, as the raw body: an OpenChat JSON export, ChatGPT's conversations.json, or Open WebUI's chat export (the format is detected)
+     */
+    body: Blob | File;
+    path?: never;
+    query?: never;
+    url: '/api/v1/import';
+};
+
+export type ImportConversationsErrors = {
+    /**
+     * Not JSON, not a known export format, or a bad record (named in `detail`); nothing was stored
+     */
+    400: ErrorOut;
+    /**
+     * Authentication required: the access token is missing, invalid or expired
+     */
+    401: ErrorOut;
+    /**
+     * The same conversations were being imported at the same time; nothing was stored
+     */
+    409: ErrorOut;
+    /**
+     * The file is larger than OPENCHAT_MAX_IMPORT_BYTES
+     */
+    413: ErrorOut;
+    /**
+     * The database or the model's engine is unavailable or overloaded for now; retry later
+     */
+    503: ErrorOut;
+};
+
+export type ImportConversationsError = ImportConversationsErrors[keyof ImportConversationsErrors];
+
+export type ImportConversationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ImportResult;
+};
+
+export type ImportConversationsResponse = ImportConversationsResponses[keyof ImportConversationsResponses];
 
 export type SignupData = {
     body: SignupBody;
