@@ -152,6 +152,7 @@ test("a large import shows the upload's progress; importing it again finds it al
     await expect(progress.getByRole("progressbar", { name: "Import progress" })).toBeVisible();
     await expect(page.getByTestId("import-result")).toHaveText("Imported 1 conversation");
     await expect(progress).toBeHidden();
+    await chat.screenshot("import-result");
     await expect(chat.conversation(`Imported ${id}`)).toHaveCount(1);
   } finally {
     await cdp.send("Network.emulateNetworkConditions", {
