@@ -525,6 +525,48 @@ class UserOut(BaseModel):
 # -- export and import ------------------------------------------------------------------------
 
 
+class ExportedMessage(BaseModel):
+    """A message in an OpenChat JSON export: every version of every message is there."""
+
+    id: str
+    # The message it follows; null for a first message (and its edited versions).
+    parent_id: str | None
+    role: Literal["user", "ai", "system"]
+    content: str
+    status: Literal["complete", "cancelled", "error", "generating", "interrupted"]
+    model: str | None
+    finish_reason: Literal["stop", "length", "cancelled"] | None
+    error: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    ttft_ms: float | None
+    tokens_per_second: float | None
+    omitted_messages: int | None
+    created_at: datetime
+
+
+class ExportedConversation(BaseModel):
+    id: str
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    settings: StoredSettings
+    # The last message of the path shown.
+    active_leaf_id: str | None
+    # Parents before children; each message's versions oldest first.
+    messages: list[ExportedMessage]
+
+
+class OpenChatExport(BaseModel):
+    """OpenChat's JSON export (GET /conversations/{id}/export, GET /export): lossless, and what
+    POST /import reads back."""
+
+    format: Literal["openchat"]
+    version: Literal[1]
+    exported_at: datetime
+    conversations: list[ExportedConversation]
+
+
 class ImportResult(BaseModel):
     """POST /api/v1/import: what the file added. Conversations imported before (by this user, from
     the same source with the same content) are skipped and counted in `duplicates`."""

@@ -254,12 +254,13 @@ export const api = {
   /** Shows the path through `messageId` (one of a message's versions): the conversation as GET gives it. */
   branch: (id: string, messageId: string, page: { limit?: number } = {}) =>
     unwrap(sdk.showBranch({ ...conversation(id), body: { message_id: messageId }, query: page })),
+  // parseAs "blob": the file as it came, to save (the schema types the JSON export's content).
   /** One conversation as a file: OpenChat JSON (every version) or Markdown (the path shown). */
   exportConversation: async (id: string, format: "openchat" | "markdown"): Promise<Blob> =>
-    (await unwrap(sdk.exportConversation({ ...conversation(id), query: { format }, parseAs: "blob" }))) as Blob,
+    (await unwrap(sdk.exportConversation({ ...conversation(id), query: { format }, parseAs: "blob" }))) as unknown as Blob,
   /** All of the user's conversations as one OpenChat JSON file. */
   exportAll: async (): Promise<Blob> =>
-    (await unwrap(sdk.exportAll({ query: { format: "openchat" }, parseAs: "blob" }))) as Blob,
+    (await unwrap(sdk.exportAll({ query: { format: "openchat" }, parseAs: "blob" }))) as unknown as Blob,
   /** Imports an export file (OpenChat, ChatGPT or Open WebUI JSON), reporting the upload's progress. */
   importFile: (file: Blob, progress: UploadProgress = {}) => upload<ImportResult>(`${API_BASE}/import`, file, progress),
   me: () => unwrap(sdk.me()),

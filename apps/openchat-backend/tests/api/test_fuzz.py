@@ -111,7 +111,9 @@ def test_the_schema_documents_errors_in_the_error_shape_and_no_422(schema: Any) 
             # Credentials are asked only when the server asks for them.
             assert ("security" in operation) == (
                 schema is auth_required
-                and path.startswith(("/api/v1/chat", "/api/v1/conversations", "/api/v1/auth/me"))
+                and path.startswith(
+                    ("/api/v1/chat", "/api/v1/conversations", "/api/v1/auth/me", "/api/v1/export", "/api/v1/import")
+                )
             ), (method, path)
     assert documented >= 30
     assert set(raw["paths"]["/api/v1/chat"]["post"]["responses"]) == {

@@ -15,6 +15,7 @@ import pytest
 
 from app.core.db import make_engine, make_session_factory
 from app.models import Conversation, Message
+from app.schemas import OpenChatExport
 from tests.conftest import signup
 from tests.fakes import FakeRegistry
 
@@ -199,6 +200,7 @@ async def test_a_json_export_imported_by_another_user_is_the_same_conversation(
     assert "filename*=UTF-8''Trip%20plans%20Z%C3%BCrich%20%E2%86%92%20Krak%C3%B3w.json" in disposition
     original = response.json()
     assert (original["format"], original["version"]) == ("openchat", 1)
+    OpenChatExport.model_validate(original)  # the shape the API schema documents
     assert len(original["conversations"][0]["messages"]) == 7
 
     imported = await import_file(client, bob, response.content)
@@ -451,3 +453,114 @@ async def test_only_the_owner_exports_and_import_needs_a_login(client: httpx.Asy
     assert bobs["conversations"] == []
     assert (await import_file(client, {}, b"[]")).status_code == 401
     assert (await client.get("/api/v1/export")).status_code == 401
+
+
+def chatgpt_export(path: Path, conversations: int) -> None:
+    """A ChatGPT conversations.json of `conversations` ten-message conversations (~8.5 KB each),
+    written one conversation at a time."""
+    paragraph = "A paragraph with umlauts (äöü), 日本語 and code:\n\n```python\nprint('hello')\n```\n" * 6
+    with path.open("w", encoding="utf-8") as file:
+        file.write("[")
+        for number in range(conversations):
+            mapping: dict[str, Any] = {"root": {"id": "root", "message": None, "parent": None, "children": ["m0"]}}
+            for index in range(10):
+                mapping[f"m{index}"] = {
+                    "id": f"m{index}",
+                    "parent": f"m{index - 1}" if index else "root",
+                    "children": [f"m{index + 1}"] if index < 9 else [],
+                    "message": {
+                        "id": f"m{index}",
+                        "author": {"role": "assistant" if index % 2 else "user"},
+                        "create_time": 1717000000 + number * 100 + index,
+                        "content": {"content_type": "text", "parts": [f"{number}-{index} {paragraph}"]},
+                        "status": "finished_successfully",
+                        "metadata": {"model_slug": "gpt-4o"},
+                        "recipient": "all",
+                    },
+                }
+            record = {"id": f"c{number}", "title": f"Conversation {number}", "mapping": mapping, "current_node": "m9"}
+            file.write(("," if number else "") + json.dumps(record, ensure_ascii=False))
+        file.write("]")
+
+
+async def test_a_file_of_tens_of_megabytes_imports_streamed(
+    tmp_path: Path, make_settings: Any, make_client: Any
+) -> None:
+    """Figures on this machine (time, memory) are in the import notes; none is asserted here."""
+    settings = make_settings()  # SQLite, auth off
+    client = await make_client(settings, FakeRegistry(settings))
+    path = tmp_path / "conversations.json"
+    chatgpt_export(path, 2500)
+    size = path.stat().st_size
+    assert 20_000_000 < size < 50_000_000
+
+    async def upload() -> AsyncIterator[bytes]:  # from disk, as a browser sends it
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 16):
+                yield chunk
+
+    response = await client.post("/api/v1/import", content=upload(), headers={"Content-Length": str(size)})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["imported"] == 2500 and result["duplicates"] == 0
+    last = (await export_json(client, {}, result["conversation_ids"][-1]))["conversations"][0]
+    assert last["title"] == "Conversation 2499" and len(last["messages"]) == 10
+    assert last["messages"][9]["content"].startswith("2499-9 A paragraph with umlauts (äöü), 日本語")
+
+
+def openchat_file(*messages: dict[str, Any], **conversation: Any) -> bytes:
+    record = {"id": "c", "title": "Notes", "messages": list(messages), **conversation}
+    return json.dumps({"format": "openchat", "version": 1, "conversations": [record]}).encode()
+
+
+async def test_a_reply_exported_while_generating_imports_as_interrupted(client: httpx.AsyncClient) -> None:
+    alice = await signup(client)
+    body = openchat_file(
+        {"id": "q", "parent_id": None, "role": "user", "content": "Count to ten"},
+        {"id": "r", "parent_id": "q", "role": "ai", "content": "1, 2, 3", "status": "generating", "model": "m"},
+    )
+    (new_id,) = (await import_file(client, alice, body)).json()["conversation_ids"]
+    reply = (await export_json(client, alice, new_id))["conversations"][0]["messages"][1]
+    assert (reply["content"], reply["status"]) == ("1, 2, 3", "interrupted")
+    assert reply["error"] == "The reply was still generating when it was exported."
+
+
+@pytest.mark.parametrize(
+    ("messages", "said"),
+    [
+        (
+            [{"id": "a", "role": "user", "content": "x"}, {"id": "a", "role": "ai", "content": "y"}],
+            "message 'a' appears twice.",
+        ),
+        (
+            [{"id": "a", "parent_id": "zz", "role": "user", "content": "x"}],
+            "message 'a' has parent 'zz', which is not in the file.",
+        ),
+        (
+            [
+                {"id": "a", "parent_id": "b", "role": "user", "content": "x"},
+                {"id": "b", "parent_id": "a", "role": "ai", "content": "y"},
+            ],
+            "messages 'a', 'b' form a cycle of parents.",
+        ),
+        ([{"id": "a", "role": "robot", "content": "x"}], "message 'a' has an unknown role 'robot'"),
+        ([{"id": "a", "role": "user", "content": 42}], "message 'a' has no text 'content'."),
+        ([{"id": "a", "role": "user", "content": "nul \u0000"}], "message 'a': 'content' contains a NUL character"),
+        (
+            [{"id": "a", "role": "ai", "content": "x", "prompt_tokens": -1}],
+            "message 'a': 'prompt_tokens' must be a whole number of at least 0.",
+        ),
+    ],
+)
+async def test_each_kind_of_bad_record_is_said_plainly(
+    client: httpx.AsyncClient, messages: list[dict[str, Any]], said: str
+) -> None:
+    alice = await signup(client)
+    response = await import_file(client, alice, openchat_file(*messages))
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(f"Conversation 1 ('Notes'): {said}")
+    response = await import_file(
+        client, alice, openchat_file({"id": "a", "role": "user", "content": "x"}, settings={"temperature": 9})
+    )
+    assert response.status_code == 400
+    assert "temperature" in response.json()["detail"] and "between 0.0 and 2.0" in response.json()["detail"]

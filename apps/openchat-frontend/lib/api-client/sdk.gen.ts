@@ -122,7 +122,6 @@ export const exportAll = <ThrowOnError extends boolean = false>(options?: Option
  * into a temporary file (never whole in memory), then read record by record.
  */
 export const importConversations = <ThrowOnError extends boolean = false>(options: Options<ImportConversationsData, ThrowOnError>) => (options.client ?? client).post<ImportConversationsResponses, ImportConversationsErrors, ThrowOnError>({
-    bodySerializer: null,
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/import',
     ...options,

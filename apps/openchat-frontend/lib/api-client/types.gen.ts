@@ -255,6 +255,101 @@ export type ErrorOut = {
 };
 
 /**
+ * ExportedConversation
+ */
+export type ExportedConversation = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Title
+     */
+    title: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    settings: StoredSettings;
+    /**
+     * Active Leaf Id
+     */
+    active_leaf_id: string | null;
+    /**
+     * Messages
+     */
+    messages: Array<ExportedMessage>;
+};
+
+/**
+ * ExportedMessage
+ *
+ * A message in an OpenChat JSON export: every version of every message is there.
+ */
+export type ExportedMessage = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Parent Id
+     */
+    parent_id: string | null;
+    /**
+     * Role
+     */
+    role: 'user' | 'ai' | 'system';
+    /**
+     * Content
+     */
+    content: string;
+    /**
+     * Status
+     */
+    status: 'complete' | 'cancelled' | 'error' | 'generating' | 'interrupted';
+    /**
+     * Model
+     */
+    model: string | null;
+    /**
+     * Finish Reason
+     */
+    finish_reason: 'stop' | 'length' | 'cancelled' | null;
+    /**
+     * Error
+     */
+    error: string | null;
+    /**
+     * Prompt Tokens
+     */
+    prompt_tokens: number | null;
+    /**
+     * Completion Tokens
+     */
+    completion_tokens: number | null;
+    /**
+     * Ttft Ms
+     */
+    ttft_ms: number | null;
+    /**
+     * Tokens Per Second
+     */
+    tokens_per_second: number | null;
+    /**
+     * Omitted Messages
+     */
+    omitted_messages: number | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+};
+
+/**
  * ImportResult
  *
  * POST /api/v1/import: what the file added. Conversations imported before (by this user, from
@@ -388,6 +483,31 @@ export type ModelsOut = {
      * Models
      */
     models: Array<ModelOut>;
+};
+
+/**
+ * OpenChatExport
+ *
+ * OpenChat's JSON export (GET /conversations/{id}/export, GET /export): lossless, and what
+ * POST /import reads back.
+ */
+export type OpenChatExport = {
+    /**
+     * Format
+     */
+    format: 'openchat';
+    /**
+     * Version
+     */
+    version: 1;
+    /**
+     * Exported At
+     */
+    exported_at: string;
+    /**
+     * Conversations
+     */
+    conversations: Array<ExportedConversation>;
 };
 
 /**
@@ -1069,7 +1189,7 @@ export type ExportConversationResponses = {
     /**
      * The conversation as a file: OpenChat JSON (every branch, settings and numbers; importable) or Markdown (the path shown, to read)
      */
-    200: Blob | File;
+    200: OpenChatExport;
 };
 
 export type ExportConversationResponse = ExportConversationResponses[keyof ExportConversationResponses];
@@ -1107,7 +1227,7 @@ export type ExportAllResponses = {
     /**
      * All the user's conversations in OpenChat JSON, newest first, sent as it is written
      */
-    200: Blob | File;
+    200: OpenChatExport;
 };
 
 export type ExportAllResponse = ExportAllResponses[keyof ExportAllResponses];
@@ -1116,7 +1236,11 @@ export type ImportConversationsData = {
     /**
      * The export file itself, as the raw body: an OpenChat JSON export, ChatGPT's conversations.json, or Open WebUI's chat export (the format is detected)
      */
-    body: Blob | File;
+    body: {
+        [key: string]: unknown;
+    } | Array<{
+        [key: string]: unknown;
+    }>;
     path?: never;
     query?: never;
     url: '/api/v1/import';

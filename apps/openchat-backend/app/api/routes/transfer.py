@@ -10,14 +10,14 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from app.api.deps import CurrentUser, SessionDep, SessionFactoryDep, SettingsDep, unauthorized
 from app.api.routes.conversations import not_found
 from app.api.url_guard import refuse_nul_in_url
 from app.core.errors import ACCOUNT_GONE, ApiError
-from app.schemas import ImportResult, error_responses
+from app.schemas import ImportResult, OpenChatExport, error_responses
 from app.services.transfer import storage
 from app.services.transfer.markdown import conversation_markdown
 from app.services.transfer.reader import ImportFileError
@@ -30,7 +30,6 @@ MARKDOWN_TYPE = "text/markdown; charset=utf-8"
 # Chunks of the uploaded file are written to disk this many bytes at a time (one thread hop each).
 SPOOL_WRITE_BYTES = 1 << 20
 FILENAME_MAX_CHARS = 80
-DOWNLOAD = {"schema": {"type": "string", "format": "binary"}}
 
 
 def attachment(title: str | None, suffix: str) -> str:
@@ -45,12 +44,13 @@ def attachment(title: str | None, suffix: str) -> str:
 
 @router.get(
     "/conversations/{conversation_id}/export",
-    response_class=Response,
+    response_class=JSONResponse,  # documents the JSON download; the route returns the file itself
     responses={
         200: {
+            "model": OpenChatExport,
             "description": "The conversation as a file: OpenChat JSON (every branch, settings and "
             "numbers; importable) or Markdown (the path shown, to read)",
-            "content": {JSON_TYPE: DOWNLOAD, "text/markdown": DOWNLOAD},
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
         },
         **error_responses(400, 401, 404, 503),
     },
@@ -77,11 +77,11 @@ def export_conversation(
 
 @router.get(
     "/export",
-    response_class=StreamingResponse,
+    response_class=JSONResponse,  # documents the JSON download; the route streams the file itself
     responses={
         200: {
+            "model": OpenChatExport,
             "description": "All the user's conversations in OpenChat JSON, newest first, sent as it is written",
-            "content": {JSON_TYPE: DOWNLOAD},
         },
         **error_responses(400, 401, 503),
     },
@@ -129,7 +129,10 @@ def _too_large(limit: int) -> ApiError:
             "required": True,
             "description": "The export file itself, as the raw body: an OpenChat JSON export, ChatGPT's "
             "conversations.json, or Open WebUI's chat export (the format is detected)",
-            "content": {JSON_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            # Loosely: each format is checked record by record, with errors that name the record.
+            "content": {
+                JSON_TYPE: {"schema": {"anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}
+            },
         }
     },
 )

@@ -122,11 +122,11 @@ def _message(node_id: str, node: dict[str, Any]) -> TransferMessage | None:
         id=node_id,
         parent_id=None,
         role=role(author_role, node_id),
-        content=storable_text(text, f"{name}'s content"),
+        content=storable_text(text, f"{name}: 'content'"),
         status=status if is_reply else "complete",
-        model=optional_text(metadata.get("model_slug"), f"{name}'s model_slug", MODEL_MAX_CHARS) if is_reply else None,
+        model=optional_text(metadata.get("model_slug"), f"{name}: 'model_slug'", MODEL_MAX_CHARS) if is_reply else None,
         finish_reason=finish_reason if is_reply else None,
-        created_at=from_epoch(message.get("create_time"), f"{name}'s create_time"),
+        created_at=from_epoch(message.get("create_time"), f"{name}: 'create_time'"),
     )
 
 

@@ -98,16 +98,16 @@ def _message(key: str, value: Any) -> TransferMessage:
         usage = found if isinstance(found, dict) else {}
     return TransferMessage(
         id=message_id,
-        parent_id=optional_text(value.get("parentId"), f"{name}'s parentId"),
+        parent_id=optional_text(value.get("parentId"), f"{name}: 'parentId'"),
         role=message_role,
-        content=storable_text(content, f"{name}'s content"),
+        content=storable_text(content, f"{name}: 'content'"),
         status=status,
-        model=optional_text(value.get("model"), f"{name}'s model", MODEL_MAX_CHARS) if message_role == "ai" else None,
+        model=optional_text(value.get("model"), f"{name}: 'model'", MODEL_MAX_CHARS) if message_role == "ai" else None,
         finish_reason="stop" if status == "complete" and message_role == "ai" else None,
-        error=optional_text(error, f"{name}'s error"),
+        error=optional_text(error, f"{name}: 'error'"),
         prompt_tokens=_count(usage, "prompt_tokens", "prompt_eval_count"),
         completion_tokens=_count(usage, "completion_tokens", "eval_count"),
-        created_at=from_epoch(value.get("timestamp"), f"{name}'s timestamp"),
+        created_at=from_epoch(value.get("timestamp"), f"{name}: 'timestamp'"),
     )
 
 

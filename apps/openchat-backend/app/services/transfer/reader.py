@@ -56,14 +56,16 @@ def detect_format(file: IO[bytes]) -> Format | None:
             raise ImportFileError(
                 "unknown_format", f"The file holds a single value, not conversations. Choose {KNOWN_FORMATS}."
             )
+        if next(events)[1] == "end_array":
+            for _ in events:
+                pass  # anything after the list is an error
+            return None  # []: nothing to import
         file.seek(0)
-        record = next(ijson.items(file, "item", use_float=True), None)
+        record = next(ijson.items(file, "item", use_float=True))
     except StopIteration:
         raise ImportFileError("invalid_json", f"The file is empty. Choose {KNOWN_FORMATS}.") from None
     except ijson.JSONError as error:
         raise _not_json(error) from None
-    if record is None:
-        return None
     if chatgpt.looks_like(record):
         return CHATGPT
     if open_webui.looks_like(record):

@@ -182,9 +182,9 @@ def normalized(conversation: TransferConversation) -> TransferConversation:
                 if previous is not None and created <= previous:
                     created = previous + TIE_STEP
                 previous = created
-                placed = replace(sibling, created_at=created, depth=depth)
-                ordered.append(placed)
-                next_level.append((placed.id, created))
+                sibling.created_at, sibling.depth = created, depth  # the parser's objects: changed in place
+                ordered.append(sibling)
+                next_level.append((sibling.id, created))
         level = next_level
         depth += 1
     if len(ordered) != len(conversation.messages):
