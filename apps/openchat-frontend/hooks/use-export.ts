@@ -2,7 +2,7 @@
 
 import * as React from "react";
 
-import { api } from "@/lib/api";
+import { api, ApiError } from "@/lib/api";
 import { saveFile } from "@/lib/download";
 import { conversationFilename, exportAllFilename, type ExportFormat } from "@/lib/transfer";
 
@@ -17,7 +17,7 @@ export function useExport() {
     try {
       saveFile(await fetchFile(), filename);
     } catch (e) {
-      setError(e instanceof Error && e.name !== "TypeError" ? e.message : "Could not reach the OpenChat server to export.");
+      setError(e instanceof ApiError ? e.message : "Could not reach the OpenChat server to export.");
     } finally {
       setExporting(false);
     }
@@ -29,7 +29,5 @@ export function useExport() {
     [download],
   );
   const exportAll = React.useCallback(() => download(() => api.exportAll(), exportAllFilename()), [download]);
-  const clearError = React.useCallback(() => setError(null), []);
-
-  return { exportConversation, exportAll, exporting, error, clearError };
+  return { exportConversation, exportAll, exporting, error };
 }

@@ -2,7 +2,7 @@
 
 import * as React from "react";
 
-import { api } from "@/lib/api";
+import { api, ApiError } from "@/lib/api";
 import type { ImportProgress, ImportResult } from "@/lib/transfer";
 
 /** Importing a file: its upload's progress, then the server's answer (the result or its error). */
@@ -26,10 +26,9 @@ export function useImport(onImported: (result: ImportResult) => void) {
         setResult(answer);
         onImported(answer);
       } catch (e) {
+        // The server's reason (a bad record, too large), or: it never answered.
         setError(
-          e instanceof Error && e.name === "ApiError"
-            ? e.message
-            : "The file did not reach the OpenChat server. Check your connection and try again.",
+          e instanceof ApiError ? e.message : "The file did not reach the OpenChat server. Check your connection and try again.",
         );
       } finally {
         setProgress(null);
