@@ -94,8 +94,7 @@ authTest(
       // The list shows it without a reload.
       await expect(otherChat.conversationItems).toHaveCount(1);
       await otherChat.conversationItems.first().getByTestId("conversation-link").click();
-      await expect(otherChat.replies).toHaveCount(2);
-      expect(await shownMessages(other)).toEqual(shown);
+      await expect.poll(() => shownMessages(other)).toEqual(shown);
       const reply = otherChat.replies.first();
       await expect(reply.getByTestId("message-versions")).toContainText("2 / 2");
       await reply.getByRole("button", { name: "Previous version" }).click();
@@ -169,7 +168,7 @@ test("a large import shows the upload's progress; importing it again finds it al
 
   // The imported conversation opens with its messages.
   await chat.conversation(`Imported ${id}`).getByTestId("conversation-link").click();
-  expect(await shownMessages(page)).toEqual(["user: Où est la gare ?", "ai: Tout droit, puis à gauche."]);
+  await expect.poll(() => shownMessages(page)).toEqual(["user: Où est la gare ?", "ai: Tout droit, puis à gauche."]);
   const importedId = await chat.conversation(`Imported ${id}`).getAttribute("data-id");
   await page.request.delete(`/api/v1/conversations/${importedId}`);
 });
