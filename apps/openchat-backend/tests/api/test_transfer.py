@@ -219,10 +219,21 @@ async def test_a_json_export_imported_by_another_user_is_the_same_conversation(
     # What each of them opens is the same.
     alice_view = (await client.get("/api/v1/conversations/trip", headers=alice)).json()
     bob_view = (await client.get(f"/api/v1/conversations/{new_id}", headers=bob)).json()
-    fields = ("position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens", "ttft_ms")
-    assert sorted([m[f] for f in fields] for m in bob_view["messages"]) == sorted(
-        [m[f] for f in fields] for m in alice_view["messages"]
+    fields = (
+        "position",
+        "role",
+        "content",
+        "status",
+        "model",
+        "prompt_tokens",
+        "ttft_ms",
+        "sibling_index",
+        "sibling_count",
     )
+    shown = [[m[f] for f in fields] for m in alice_view["messages"]]
+    assert [[m[f] for f in fields] for m in bob_view["messages"]] == shown
+    assert [row[2][:12] for row in shown] == ["What should ", "Pack light:\n", "And for the ", "Snacks and a"]
+    assert [(row[-2], row[-1]) for row in shown] == [(0, 2), (1, 2), (0, 1), (0, 1)]
     assert bob_view["settings"] == alice_view["settings"] == SETTINGS
     assert bob_view["title"] == "Trip plans: Zürich → Kraków"
     # Alice still has hers alone; Bob cannot see it.
@@ -309,6 +320,9 @@ async def test_chatgpt_export_imports_its_tree_and_the_path_shown(client: httpx.
     assert export["active_leaf_id"] == answer["id"]  # current_node
 
     # What the user sees: the regenerated reply's path, as ChatGPT showed it.
+    view = (await client.get(f"/api/v1/conversations/{sorting}", headers=alice)).json()["messages"]
+    assert [m["id"] for m in view] == [question["id"], regenerated["id"], follow_up["id"], answer["id"]]
+    assert (view[1]["sibling_index"], view[1]["sibling_count"]) == (1, 2)  # ‹ 2 / 2 ›
     markdown = (await client.get(f"/api/v1/conversations/{sorting}/export?format=markdown", headers=alice)).text
     assert "`operator.itemgetter`" in markdown and "Use `sorted`" not in markdown
     assert "```python\npairs.sort(key=itemgetter(1), reverse=True)\n```" in markdown
@@ -354,8 +368,9 @@ async def test_open_webui_export_imports_its_tree_settings_and_numbers(client: h
     assert (failed["status"], failed["error"]) == ("error", "Ollama: 500, model runner has unexpectedly stopped")
     # Open WebUI showed the first version (currentId), not the newest.
     assert export["active_leaf_id"] == first_reply["id"]
-    markdown = (await client.get(f"/api/v1/conversations/{shopping}/export?format=markdown", headers=alice)).text
-    assert "- 400 g Mehl\n- 4 Eier" in markdown and "6 Personen" not in markdown
+    view = (await client.get(f"/api/v1/conversations/{shopping}", headers=alice)).json()
+    assert [m["content"][:12] for m in view["messages"]] == ["Eine Einkauf", "- 400 g Mehl"]
+    assert view["messages"][0]["sibling_count"] == 2 and view["messages"][0]["sibling_index"] == 0
 
 
 async def test_a_bad_record_is_named_and_nothing_is_stored(client: httpx.AsyncClient) -> None:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from app import crud
 from app.api.deps import CurrentUser, SessionDep, SessionFactoryDep, SettingsDep, unauthorized
 from app.api.routes.conversations import not_found
 from app.api.url_guard import refuse_nul_in_url
@@ -61,15 +62,17 @@ def export_conversation(
     user: CurrentUser,
     export_format: Annotated[Literal["openchat", "markdown"], Query(alias="format")] = "openchat",
 ) -> Response:
-    try:
-        conversation, messages = storage.conversation_with_messages(session, user.id, conversation_id)
-    except storage.ExportNotFoundError as error:
-        raise not_found(conversation_id) from error
     now = datetime.now(UTC)
-    if export_format == "markdown":
-        text = conversation_markdown(conversation, storage.active_path(conversation, messages), now)
-        headers = {"Content-Disposition": attachment(conversation.title, ".md")}
-        return Response(text, media_type=MARKDOWN_TYPE, headers=headers)
+    try:
+        if export_format == "markdown":
+            conversation = crud.get_conversation(session, user.id, conversation_id)
+            path, _ = crud.conversation_messages(session, conversation_id)  # the path shown, as GET shows it
+            text = conversation_markdown(conversation, path, now)
+            headers = {"Content-Disposition": attachment(conversation.title, ".md")}
+            return Response(text, media_type=MARKDOWN_TYPE, headers=headers)
+        conversation, messages = storage.conversation_with_messages(session, user.id, conversation_id)
+    except (crud.NotFoundError, storage.ExportNotFoundError) as error:
+        raise not_found(conversation_id) from error
     text = storage.export_one_json(conversation, messages, now)
     headers = {"Content-Disposition": attachment(conversation.title, ".json")}
     return Response(text, media_type=JSON_TYPE, headers=headers)

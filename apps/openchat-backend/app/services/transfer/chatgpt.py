@@ -106,7 +106,7 @@ def _message(node_id: str, node: dict[str, Any]) -> TransferMessage | None:
     if author_role not in ("user", "assistant"):
         return None  # system prompts, tool results
     metadata = mapping_at(message, "metadata")
-    if metadata.get("is_visually_hidden_from_conversation") or message.get("recipient", "all") != "all":
+    if metadata.get("is_visually_hidden_from_conversation") or message.get("recipient") not in (None, "all"):
         return None  # hidden context, calls to tools
     content = message.get("content")
     if not isinstance(content, dict):

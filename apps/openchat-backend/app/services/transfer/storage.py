@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.models import GENERATING, INTERRUPTED, Conversation, Message, User, new_id
 from app.services.titles import make_title
 from app.services.transfer import openchat_format, reader
-from app.services.transfer.records import TransferConversation, newest_path_end
+from app.services.transfer.records import TransferConversation
 
 # Rows written per INSERT while importing (messages of several conversations at once).
 BATCH_ROWS = 2000
@@ -202,23 +202,6 @@ def conversation_with_messages(
         )
     )
     return conversation, messages
-
-
-def active_path(conversation: Conversation, messages: list[Message]) -> list[Message]:
-    """The path shown, oldest first: from the active leaf up to its root (the newest versions'
-    path when the leaf is unset or gone). `messages` as conversation_with_messages gives them."""
-    by_id = {message.id: message for message in messages}
-    leaf = conversation.active_leaf_id
-    if leaf not in by_id:
-        if not messages:
-            return []
-        leaf = newest_path_end(messages)
-    path: list[Message] = []
-    current = by_id.get(leaf or "")
-    while current is not None and len(path) <= len(messages):  # a cycle cannot loop forever
-        path.append(current)
-        current = by_id.get(current.parent_id or "")
-    return path[::-1]
 
 
 def user_conversation_ids(session: Session, user_id: str) -> list[str]:
