@@ -143,6 +143,7 @@ function ChatApp() {
       onPromptForNewChats={active.setPromptForNewChats}
       focus={settingFocus}
       onFocused={clearSettingFocus}
+      onImported={refreshConversations}
     />
   );
 
@@ -190,6 +191,7 @@ function ChatApp() {
               modelName={modelName}
               onRegenerate={active.regenerate}
               onEdit={active.edit}
+              onSwitchVersion={active.switchVersion}
               onRetry={active.regenerate}
               onCancelRetry={stop}
               onOpenSettings={openSettings}

@@ -1,13 +1,13 @@
 "use client";
 
-import { CircleAlertIcon, PencilIcon, RefreshCwIcon, RotateCwIcon, SparklesIcon } from "lucide-react";
+import { CircleAlertIcon, RefreshCwIcon, RotateCwIcon, SparklesIcon } from "lucide-react";
 import * as React from "react";
 
-import { CollapsibleText } from "@/components/collapsible-text";
 import { CopyButton } from "@/components/copy-button";
+import { MessageVersions } from "@/components/message-versions";
 import { PromptProgress } from "@/components/prompt-progress";
 import { Button } from "@/components/ui/button";
-import { Textarea } from "@/components/ui/textarea";
+import { UserMessage } from "@/components/user-message";
 import type { ChatMessage } from "@/lib/chat-state";
 import { formatStats } from "@/lib/reply-stats";
 import { cn } from "@/lib/utils";
@@ -49,103 +49,11 @@ type Props = {
   modelName?: (id: string) => string;
   onRegenerate?: () => void;
   onEdit?: (id: string, content: string) => void;
+  /** Show another version of a message (its stored id) and the path below it. */
+  onSwitchVersion?: (messageId: string) => void;
 };
 
-function UserMessage({ message, busy, onEdit }: Props) {
-  const [editing, setEditing] = React.useState(false);
-  const [draft, setDraft] = React.useState(message.content);
-  const areaRef = React.useRef<HTMLTextAreaElement>(null);
-
-  React.useEffect(() => {
-    if (editing) {
-      const el = areaRef.current;
-      el?.focus();
-      el?.setSelectionRange(el.value.length, el.value.length);
-    }
-  }, [editing]);
-
-  const submit = () => {
-    const text = draft.trim();
-    if (!text || busy) return;
-    setEditing(false);
-    onEdit?.(message.id, text);
-  };
-
-  if (editing) {
-    return (
-      <div className="flex justify-end" data-testid="message-user" data-role="user">
-        <div className="w-full max-w-[85%] rounded-2xl border bg-card p-3 shadow-xs">
-          <label htmlFor={`edit-${message.id}`} className="sr-only">
-            Edit your message
-          </label>
-          <Textarea
-            id={`edit-${message.id}`}
-            ref={areaRef}
-            value={draft}
-            rows={Math.min(10, Math.max(2, draft.split("\n").length))}
-            onChange={(e) => setDraft(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
-                e.preventDefault();
-                submit();
-              } else if (e.key === "Escape") {
-                e.preventDefault();
-                e.stopPropagation();
-                setEditing(false);
-                setDraft(message.content);
-              }
-            }}
-            className="resize-none border-0 p-0 shadow-none focus-visible:ring-0"
-            data-testid="edit-input"
-          />
-          <div className="mt-2 flex justify-end gap-2">
-            <Button
-              variant="ghost"
-              size="sm"
-              onClick={() => {
-                setEditing(false);
-                setDraft(message.content);
-              }}
-            >
-              Cancel
-            </Button>
-            <Button size="sm" onClick={submit} disabled={!draft.trim() || busy} data-testid="edit-submit">
-              Send
-            </Button>
-          </div>
-        </div>
-      </div>
-    );
-  }
-
-  return (
-    <div className="group flex flex-col items-end gap-1" data-testid="message-user" data-role="user">
-      <div className="max-w-[85%] rounded-2xl rounded-br-md bg-secondary px-4 py-2.5 text-secondary-foreground">
-        <CollapsibleText text={message.content} />
-      </div>
-      <div className="flex gap-0.5 opacity-100 transition-opacity sm:opacity-0 sm:group-focus-within:opacity-100 sm:group-hover:opacity-100">
-        <CopyButton label="Copy message" testId="copy-message" getText={() => message.content} />
-        <Button
-          variant="ghost"
-          size="icon-xs"
-          className="text-muted-foreground hover:text-foreground"
-          aria-label="Edit message"
-          title="Edit and resend"
-          disabled={busy}
-          data-testid="edit-button"
-          onClick={() => {
-            setDraft(message.content);
-            setEditing(true);
-          }}
-        >
-          <PencilIcon aria-hidden />
-        </Button>
-      </div>
-    </div>
-  );
-}
-
-function AssistantMessage({ message, isLast, busy, modelName, onRegenerate }: Props) {
+function AssistantMessage({ message, isLast, busy, modelName, onRegenerate, onSwitchVersion }: Props) {
   const streaming = message.status === "pending" || message.status === "streaming";
   const stats = formatStats(message);
   return (
@@ -196,7 +104,8 @@ function AssistantMessage({ message, isLast, busy, modelName, onRegenerate }: Pr
         )}
         {!streaming && (
           <div className="mt-1.5 flex flex-wrap items-center gap-x-3 gap-y-1 text-xs text-muted-foreground">
-            <div className="-ml-1.5 flex gap-0.5">
+            <div className="-ml-1.5 flex items-center gap-0.5">
+              {onSwitchVersion && <MessageVersions message={message} disabled={busy} onSwitch={onSwitchVersion} />}
               <CopyButton label="Copy reply" testId="copy-message" getText={() => message.content} />
               {isLast && onRegenerate && (
                 <Button
@@ -232,7 +141,10 @@ function AssistantMessage({ message, isLast, busy, modelName, onRegenerate }: Pr
 }
 
 function MessageImpl(props: Props) {
-  if (props.message.role === "user") return <UserMessage {...props} />;
+  if (props.message.role === "user") {
+    const { message, busy, onEdit, onSwitchVersion } = props;
+    return <UserMessage message={message} busy={busy} onEdit={onEdit} onSwitchVersion={onSwitchVersion} />;
+  }
   if (props.message.role === "system") {
     return (
       <div className="rounded-lg border border-dashed px-3 py-2 text-xs text-muted-foreground" data-testid="message-system">

@@ -19,6 +19,8 @@ type Props = {
   modelName: (id: string) => string;
   onRegenerate: () => void;
   onEdit: (id: string, content: string) => void;
+  /** Show another version of a message (its stored id) and the path below it. */
+  onSwitchVersion: (messageId: string) => void;
   onRetry: () => void;
   onCancelRetry: () => void;
   onOpenSettings: (field: SettingField) => void;
@@ -62,6 +64,7 @@ export function Messages({
   modelName,
   onRegenerate,
   onEdit,
+  onSwitchVersion,
   onRetry,
   onCancelRetry,
   onOpenSettings,
@@ -134,6 +137,7 @@ export function Messages({
                 modelName={modelName}
                 onRegenerate={m.role === "ai" ? onRegenerate : undefined}
                 onEdit={onEdit}
+                onSwitchVersion={onSwitchVersion}
               />
             </React.Fragment>
           ))}

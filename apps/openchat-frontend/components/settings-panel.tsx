@@ -3,6 +3,7 @@
 import { RotateCcwIcon } from "lucide-react";
 import * as React from "react";
 
+import { DataTransfer } from "@/components/data-transfer";
 import { MaxTokensField, SliderField } from "@/components/settings-fields";
 import { Button } from "@/components/ui/button";
 import { Label } from "@/components/ui/label";
@@ -20,6 +21,7 @@ import {
 import { Textarea } from "@/components/ui/textarea";
 import type { ModelOut } from "@/lib/api-client";
 import type { ChatSettings, ResolvedSettings } from "@/lib/settings";
+import type { ImportResult } from "@/lib/transfer";
 
 const PROVIDER_LABELS: Record<string, string> = {
   local: "Local",
@@ -73,11 +75,13 @@ type Props = {
   /** Focus this setting (then `onFocused` is called, so that it is done once). */
   focus?: SettingFocus | null;
   onFocused?: () => void;
+  /** Conversations were imported (the list shows them). */
+  onImported: (result: ImportResult) => void;
 };
 
 export function SettingsPanel(props: Props) {
-  const { settings, resolved, onChange, models, model, modelsError, promptForNewChats, onPromptForNewChats, focus, onFocused } =
-    props;
+  const { settings, resolved, onChange, models, model, modelsError, promptForNewChats, onPromptForNewChats } = props;
+  const { focus, onFocused, onImported } = props;
   const set = <K extends keyof ChatSettings>(key: K, value: ChatSettings[K]) => onChange({ ...settings, [key]: value });
   const sampling = model?.sampling ?? null;
 
@@ -198,6 +202,9 @@ export function SettingsPanel(props: Props) {
         <p className="text-xs text-muted-foreground">
           Settings are saved with this chat. New chats start with the last chosen model and its default sampling.
         </p>
+        <div className="border-t pt-5">
+          <DataTransfer onImported={onImported} />
+        </div>
       </div>
     </aside>
   );

@@ -1,24 +1,18 @@
 "use client";
 
-import { Loader2Icon, MoreHorizontalIcon, PencilIcon, SearchIcon, SquarePenIcon, Trash2Icon, XIcon } from "lucide-react";
-import Link from "next/link";
+import { Loader2Icon, SearchIcon, SquarePenIcon, XIcon } from "lucide-react";
 import * as React from "react";
 
 import { DeleteDialog, RenameDialog } from "@/components/conversation-dialogs";
+import { ConversationItem, UNTITLED } from "@/components/conversation-item";
 import { Button } from "@/components/ui/button";
-import {
-  DropdownMenu,
-  DropdownMenuContent,
-  DropdownMenuItem,
-  DropdownMenuTrigger,
-} from "@/components/ui/dropdown-menu";
 import { Input } from "@/components/ui/input";
 import type { useConversations } from "@/hooks/use-conversations";
+import { useExport } from "@/hooks/use-export";
 import type { ConversationSummary } from "@/lib/api-client";
 import { groupByDate } from "@/lib/date-groups";
-import { cn } from "@/lib/utils";
 
-export const UNTITLED = "New conversation";
+export { UNTITLED };
 
 type Props = {
   conversations: ReturnType<typeof useConversations>;
@@ -36,6 +30,7 @@ export function Sidebar({ conversations, activeId, onNewChat, onSelect, onRename
   const [renaming, setRenaming] = React.useState<ConversationSummary | null>(null);
   const [deleting, setDeleting] = React.useState<ConversationSummary | null>(null);
   const sentinel = React.useRef<HTMLDivElement>(null);
+  const exports = useExport();
 
   // Infinite scroll: load the next page when the end of the list comes into view.
   React.useEffect(() => {
@@ -94,6 +89,11 @@ export function Sidebar({ conversations, activeId, onNewChat, onSelect, onRename
             {error}
           </p>
         )}
+        {exports.error && (
+          <p className="px-2 py-3 text-sm text-destructive" role="alert" data-testid="export-error">
+            {exports.error}
+          </p>
+        )}
         {loaded && items.length === 0 && !error && (
           <p className="px-2 py-6 text-center text-sm text-muted-foreground" data-testid="conversation-empty">
             {searching ? "No conversations match your search." : "No conversations yet."}
@@ -120,6 +120,7 @@ export function Sidebar({ conversations, activeId, onNewChat, onSelect, onRename
                   onSelect={onSelect}
                   onRename={() => setRenaming(c)}
                   onDelete={() => setDeleting(c)}
+                  onExport={(format) => void exports.exportConversation(c, format)}
                 />
               ))}
             </ul>
@@ -149,71 +150,5 @@ export function Sidebar({ conversations, activeId, onNewChat, onSelect, onRename
         }}
       />
     </nav>
-  );
-}
-
-function ConversationItem({
-  conversation,
-  active,
-  onSelect,
-  onRename,
-  onDelete,
-}: {
-  conversation: ConversationSummary;
-  active: boolean;
-  onSelect?: () => void;
-  onRename: () => void;
-  onDelete: () => void;
-}) {
-  const title = conversation.title || UNTITLED;
-  return (
-    <li
-      className={cn(
-        "group/item relative flex items-center rounded-md text-sm transition-colors hover:bg-accent",
-        active && "bg-accent font-medium",
-      )}
-      data-testid="conversation-item"
-      data-id={conversation.id}
-    >
-      <Link
-        href={`/c/${encodeURIComponent(conversation.id)}`}
-        className="min-w-0 flex-1 truncate rounded-md px-2 py-1.5 pr-8 outline-none focus-visible:ring-2 focus-visible:ring-ring"
-        aria-current={active ? "page" : undefined}
-        onClick={onSelect}
-        title={title}
-        data-testid="conversation-link"
-      >
-        {conversation.generating && (
-          <Loader2Icon
-            className="mr-1.5 inline size-3.5 animate-spin align-[-0.2em] text-muted-foreground"
-            role="img"
-            aria-label="Reply being written"
-            data-testid="conversation-generating"
-          />
-        )}
-        {title}
-      </Link>
-      <DropdownMenu>
-        <DropdownMenuTrigger asChild>
-          <Button
-            variant="ghost"
-            size="icon-xs"
-            className="absolute right-0.5 text-muted-foreground opacity-100 hover:text-foreground focus-visible:opacity-100 data-[state=open]:opacity-100 lg:opacity-0 lg:group-hover/item:opacity-100"
-            aria-label={`Options for ${title}`}
-            data-testid="conversation-menu"
-          >
-            <MoreHorizontalIcon aria-hidden />
-          </Button>
-        </DropdownMenuTrigger>
-        <DropdownMenuContent align="start">
-          <DropdownMenuItem onSelect={onRename} data-testid="rename-conversation">
-            <PencilIcon aria-hidden /> Rename
-          </DropdownMenuItem>
-          <DropdownMenuItem variant="destructive" onSelect={onDelete} data-testid="delete-conversation">
-            <Trash2Icon aria-hidden /> Delete
-          </DropdownMenuItem>
-        </DropdownMenuContent>
-      </DropdownMenu>
-    </li>
   );
 }

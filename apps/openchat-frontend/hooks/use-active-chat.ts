@@ -7,6 +7,7 @@ import { UNTITLED } from "@/components/sidebar";
 import { useChat } from "@/hooks/use-chat";
 import { useChatSettings } from "@/hooks/use-chat-settings";
 import { useSummaryTitle } from "@/hooks/use-summary-title";
+import { useVersions } from "@/hooks/use-versions";
 import type { useConversations } from "@/hooks/use-conversations";
 import { api, ApiError } from "@/lib/api";
 import type { ModelOut } from "@/lib/api-client";
@@ -64,6 +65,7 @@ export function useActiveChat({ conversations, models }: Options) {
   // The first message cut short, per conversation, until its summary title is read back.
   const firstTitles = React.useRef(new Map<string, string>());
   const setOpenTitle = React.useRef<(title: string) => void>(() => {});
+  const refreshVersions = React.useRef<(id: string) => void>(() => {});
   const watchSummary = useSummaryTitle((id, title) => {
     updateListItem(id, { title });
     if (id === activeId.current) setOpenTitle.current(title);
@@ -89,13 +91,16 @@ export function useActiveChat({ conversations, models }: Options) {
       const fallback = firstTitles.current.get(id);
       firstTitles.current.delete(id);
       if (fallback) watchSummary(id, fallback);
+      refreshVersions.current(id);
     },
   });
-  const { state, run, attach, stop, load, prepend, reset, setTitle, clearError } = chat;
+  const { state, run, attach, stop, load, prepend, reset, setTitle, clearError, setVersions } = chat;
+  const versions = useVersions({ activeId, pageSize: PAGE_SIZE, load, setVersions });
   const [loadingEarlier, setLoadingEarlier] = React.useState(false);
   React.useEffect(() => {
     setOpenTitle.current = setTitle;
-  }, [setTitle]);
+    refreshVersions.current = versions.refresh;
+  }, [setTitle, versions.refresh]);
 
   const startNewChat = React.useCallback(() => {
     const id = newConversationId();
@@ -223,6 +228,9 @@ export function useActiveChat({ conversations, models }: Options) {
   };
   const regenerate = () => runHistory(historyForRegenerate(state.messages));
   const edit = (id: string, content: string) => runHistory(historyForEdit(state.messages, id, content));
+  const switchVersion = (messageId: string) => {
+    if (conversationId && !isBusy(state)) void versions.switchTo(conversationId, messageId);
+  };
 
   const rename = async (id: string, title: string) => {
     const updated = await api.rename(id, title);
@@ -270,6 +278,7 @@ export function useActiveChat({ conversations, models }: Options) {
     send,
     regenerate,
     edit,
+    switchVersion,
     stop,
     rename,
     remove,

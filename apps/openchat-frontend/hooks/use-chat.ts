@@ -310,9 +310,11 @@ export function useChat(callbacks: Callbacks = {}) {
   );
   const setTitle = React.useCallback((title: string | null) => dispatch({ type: "setTitle", title }), []);
   const clearError = React.useCallback(() => dispatch({ type: "clearError" }), []);
+  /** The stored path read back: its versions go on the messages shown (lib/versions.ts). */
+  const setVersions = React.useCallback((stored: ChatMessage[]) => dispatch({ type: "versions", stored }), []);
 
   // Stop reading when the component goes away (the server goes on with the reply).
   React.useEffect(() => leave, [leave]);
 
-  return { state, run, attach, stop, load, prepend, reset, setTitle, clearError };
+  return { state, run, attach, stop, load, prepend, reset, setTitle, clearError, setVersions };
 }

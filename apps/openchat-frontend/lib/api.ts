@@ -8,6 +8,7 @@
 import { client } from "./api-client/client.gen";
 import * as sdk from "./api-client/sdk.gen";
 import type { ChatRequest, ConversationSettings } from "./api-client/types.gen";
+import type { ImportResult } from "./transfer";
 
 export const API_BASE = "/api/v1";
 
@@ -142,8 +143,8 @@ const authFetch: typeof fetch = async (input, init) => {
 
 client.setConfig({ baseUrl: "", credentials: "same-origin", fetch: authFetch });
 
-/** Builds an ApiError from a failed response and its parsed body (`{"detail","code"}`). */
-function apiError(res: Response, body: unknown): ApiError {
+/** Builds an ApiError from a failed response's status, headers and parsed body (`{"detail","code"}`). */
+function apiError(status: number, headers: Headers, body: unknown): ApiError {
   let detail = "";
   let code: string | undefined;
   if (typeof body === "object" && body !== null) {
@@ -152,10 +153,10 @@ function apiError(res: Response, body: unknown): ApiError {
     else if (Array.isArray(d)) detail = "The request was not valid.";
     if (typeof c === "string") code = c;
   }
-  const retryAfterHeader = res.headers.get("Retry-After");
+  const retryAfterHeader = headers.get("Retry-After");
   const retryAfter = retryAfterHeader ? Number.parseInt(retryAfterHeader, 10) : undefined;
-  if (!detail) detail = defaultMessage(res.status);
-  return new ApiError(detail, res.status, code, Number.isFinite(retryAfter) ? retryAfter : undefined);
+  if (!detail) detail = defaultMessage(status);
+  return new ApiError(detail, status, code, Number.isFinite(retryAfter) ? retryAfter : undefined);
 }
 
 function defaultMessage(status: number): string {
@@ -184,11 +185,67 @@ function defaultMessage(status: number): string {
 async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response?: Response }>): Promise<T> {
   const { data, error, response } = await call;
   if (!response) throw error;
-  if (!response.ok) throw apiError(response, error);
+  if (!response.ok) throw apiError(response.status, response.headers, error);
   return data as T;
 }
 
 const conversation = (id: string) => ({ path: { conversation_id: id } });
+
+type UploadAnswer = { status: number; headers: Headers; body: unknown };
+
+/** Sends `file` once with XMLHttpRequest, which (unlike fetch) reports the upload's progress. */
+function sendFile(url: string, file: Blob, progress: UploadProgress): Promise<UploadAnswer> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    if (accessToken) xhr.setRequestHeader("Authorization", `Bearer ${accessToken}`);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => progress.onUpload?.(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.upload.onload = () => progress.onSent?.();
+    xhr.onload = () => {
+      const headers = new Headers();
+      for (const line of xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)) {
+        const at = line.indexOf(":");
+        if (at > 0) headers.append(line.slice(0, at).trim(), line.slice(at + 1).trim());
+      }
+      let body: unknown = null;
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        // Not JSON (a proxy's error page): the status says what happened.
+      }
+      reachabilityHandler?.(!GATEWAY_ERRORS.has(xhr.status));
+      resolve({ status: xhr.status, headers, body });
+    };
+    xhr.onerror = () => reject(new TypeError("The upload failed."));
+    xhr.onabort = () => reject(new DOMException("The upload was cancelled.", "AbortError"));
+    progress.signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+    xhr.send(file);
+  });
+}
+
+export type UploadProgress = {
+  /** Bytes of the file sent so far. */
+  onUpload?: (loaded: number, total: number) => void;
+  /** The whole file has been sent: the server is reading it. */
+  onSent?: () => void;
+  signal?: AbortSignal;
+};
+
+/** Uploads `file` to `url` with the token, and once more after a silent refresh on a 401. */
+async function upload<T>(url: string, file: Blob, progress: UploadProgress): Promise<T> {
+  let answer = await sendFile(url, file, progress);
+  if (answer.status === 401) {
+    if (!(await refreshAccessToken())) {
+      unauthorizedHandler?.();
+    } else {
+      answer = await sendFile(url, file, progress);
+      if (answer.status === 401) unauthorizedHandler?.();
+    }
+  }
+  if (answer.status < 200 || answer.status >= 300) throw apiError(answer.status, answer.headers, answer.body);
+  return answer.body as T;
+}
 
 export const api = {
   models: () => unwrap(sdk.listModels()),
@@ -206,6 +263,18 @@ export const api = {
   updateSettings: (id: string, settings: ConversationSettings) =>
     unwrap(sdk.updateConversation({ ...conversation(id), body: { settings } })),
   remove: (id: string) => unwrap(sdk.deleteConversation(conversation(id))),
+  /** Shows the path through `messageId` (one of a message's versions): the conversation as GET gives it. */
+  branch: (id: string, messageId: string, page: { limit?: number } = {}) =>
+    unwrap(sdk.showBranch({ ...conversation(id), body: { message_id: messageId }, query: page })),
+  // parseAs "blob": the file as it came, to save (the schema types the JSON export's content).
+  /** One conversation as a file: OpenChat JSON (every version) or Markdown (the path shown). */
+  exportConversation: async (id: string, format: "openchat" | "markdown"): Promise<Blob> =>
+    (await unwrap(sdk.exportConversation({ ...conversation(id), query: { format }, parseAs: "blob" }))) as unknown as Blob,
+  /** All of the user's conversations as one OpenChat JSON file. */
+  exportAll: async (): Promise<Blob> =>
+    (await unwrap(sdk.exportAll({ query: { format: "openchat" }, parseAs: "blob" }))) as unknown as Blob,
+  /** Imports an export file (OpenChat, ChatGPT or Open WebUI JSON), reporting the upload's progress. */
+  importFile: (file: Blob, progress: UploadProgress = {}) => upload<ImportResult>(`${API_BASE}/import`, file, progress),
   me: () => unwrap(sdk.me()),
   /** /auth/me without a token: answers only when the server runs without login. */
   meWithoutToken: () => unwrap(sdk.me({ fetch: plainFetch })),
@@ -238,7 +307,7 @@ export const api = {
       headers: { Accept: "application/x-ndjson" },
     });
     if (!response) throw error;
-    if (!response.ok) throw apiError(response, error);
+    if (!response.ok) throw apiError(response.status, response.headers, error);
     if (response.status === 204) return null;
     return data as unknown as ReadableStream<Uint8Array> | null;
   },

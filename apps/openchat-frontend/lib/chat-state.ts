@@ -7,6 +7,7 @@ import type { ChatRequest, EndEvent, MessageOut, ProgressEvent } from "./api-cli
 import type { ChatEvent } from "./ndjson";
 import { appendReplayed, replayedText } from "./resume";
 import { toRequestData, type ResolvedSettings } from "./settings";
+import { withVersions } from "./versions";
 
 type FinishReason = EndEvent["finish_reason"];
 
@@ -42,6 +43,9 @@ export interface ChatMessage {
    * the stored text shown meanwhile (see `appendReplayed`).
    */
   replay?: string;
+  /** Stored messages: the ids of all its versions (itself included, oldest first), and which one it is. */
+  siblingIds?: string[] | null;
+  siblingIndex?: number | null;
 }
 
 export interface ChatError {
@@ -94,6 +98,7 @@ export type ChatAction =
   | { type: "busy"; retryAt: number }
   | { type: "streamClosed" }
   | { type: "setTitle"; title: string | null }
+  | { type: "versions"; stored: ChatMessage[] }
   | { type: "clearError" };
 
 function isOpenReply(m: ChatMessage | undefined): m is ChatMessage {
@@ -200,6 +205,10 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       };
     case "setTitle":
       return { ...state, title: action.title };
+    case "versions": {
+      const messages = withVersions(state.messages, action.stored);
+      return messages === state.messages ? state : { ...state, messages };
+    }
     case "clearError":
       return { ...state, error: null };
   }
@@ -295,7 +304,11 @@ export function historyForEdit(messages: ChatMessage[], id: string, content: str
   const index = messages.findIndex((m) => m.id === id);
   const target = messages[index];
   if (index < 0 || !target || target.role !== "user") return null;
-  return [...sendable(messages.slice(0, index)), { ...target, content, status: "complete" }];
+  // A new version of the message: the versions of the one it replaces are not its own.
+  return [
+    ...sendable(messages.slice(0, index)),
+    { ...target, content, status: "complete", siblingIds: null, siblingIndex: null },
+  ];
 }
 
 export function toApiMessages(history: ChatMessage[]): ChatRequest["messages"] {
@@ -332,5 +345,7 @@ export function fromApiMessage(m: MessageOut): ChatMessage {
     ttftMs: m.ttft_ms ?? null,
     tokensPerSecond: m.tokens_per_second ?? null,
     omittedMessages: m.omitted_messages ?? null,
+    siblingIds: m.sibling_ids,
+    siblingIndex: m.sibling_index,
   };
 }

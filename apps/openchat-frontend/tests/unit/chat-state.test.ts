@@ -211,6 +211,10 @@ describe("history building", () => {
       tokens_per_second: null,
       omitted_messages: null,
       created_at: "2026-01-01T00:00:00Z",
+      parent_id: "u1",
+      sibling_ids: ["a1"],
+      sibling_index: 0,
+      sibling_count: 1,
     });
     expect(loaded).toMatchObject({ content: "Once upon", status: "interrupted", finishReason: null });
   });
@@ -258,6 +262,10 @@ describe("fromApiMessage", () => {
         tokens_per_second: 20,
         omitted_messages: 3,
         created_at: "2026-01-01T00:00:00Z",
+        parent_id: "m0",
+        sibling_ids: ["m1-old", "m1"],
+        sibling_index: 1,
+        sibling_count: 2,
       }),
     ).toMatchObject({
       id: "m1",
@@ -268,6 +276,8 @@ describe("fromApiMessage", () => {
       ttftMs: 40,
       tokensPerSecond: 20,
       omittedMessages: 3,
+      siblingIds: ["m1-old", "m1"],
+      siblingIndex: 1,
     });
   });
 });

@@ -12,7 +12,17 @@ export const runtime = "nodejs";
 
 const BACKEND_URL = (process.env.BACKEND_URL ?? "http://127.0.0.1:8000").replace(/\/+$/, "");
 
-const REQUEST_HEADERS = ["authorization", "cookie", "content-type", "accept", "accept-language", "user-agent"];
+// Content-Length too: the body is streamed on as it arrives (an import file can be 100 MB), and
+// with its size known the backend can refuse one too large before reading it.
+const REQUEST_HEADERS = [
+  "authorization",
+  "cookie",
+  "content-type",
+  "content-length",
+  "accept",
+  "accept-language",
+  "user-agent",
+];
 // Hop-by-hop headers and ones that no longer describe the (already decoded) body.
 const DROPPED_RESPONSE_HEADERS = new Set([
   "connection",
