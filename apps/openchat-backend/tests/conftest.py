@@ -1,4 +1,4 @@
-"""Shared fixtures: databases (SQLite file, PostgreSQL server), apps, clients, users."""
+"""Shared fixtures: databases (SQLite file, PostgreSQL server), apps, clients, users, processes."""
 
 import asyncio
 import contextlib
@@ -33,6 +33,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    """Calls `condition` every 0.1 s until it returns something true, and returns that."""
+    deadline = time.monotonic() + seconds
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"not reached within {seconds:.0f} s: {what}"
+        time.sleep(0.1)
+    return result
+
+
+def answers(process: subprocess.Popen[bytes], url: str) -> bool:
+    """Whether `url`, served by `process`, answers 200 (for `wait_until`); fails once the process has ended."""
+    assert process.poll() is None, f"the process for {url} ended with status {process.returncode}"
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def start_process() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts a command in the backend's folder (`subprocess.Popen`'s keywords); stops it after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, cwd=BACKEND_DIR, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 @contextlib.asynccontextmanager

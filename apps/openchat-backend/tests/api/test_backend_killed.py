@@ -8,106 +8,26 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.core.config import BACKEND_DIR
-from benchmarks.fake_engine import MODEL, WORD
-from tests.conftest import _fresh_postgres_database, free_port
+from tests.api.conftest import FAKE_MODEL_ID, fake_reply
+from tests.conftest import _fresh_postgres_database, wait_until
 
 TOKENS = 300
 DELAY_MS = 20  # a reply of TOKENS streams for 6 s
-MODEL_ID = f"openai-compatible/{MODEL}"
-
-
-def reply_text(tokens: int) -> str:
-    """The fake engine's whole reply of `tokens` tokens."""
-    return "".join(f" {WORD}{i}" if i else WORD for i in range(tokens))
-
-
-FULL_TEXT = reply_text(TOKENS)
+FULL_TEXT = fake_reply(TOKENS)
 SAVE_INTERVAL_S = 0.5  # the lease is six of these
 QUESTION = "Tell me a long story."
 
 
-def wait_until(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not reached: {what}"
-        time.sleep(0.1)
-    return result
-
-
-def answers(process: subprocess.Popen[bytes], url: str) -> bool:
-    assert process.poll() is None, "the process ended"
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-@pytest.fixture
-def fake_engine(processes: list[subprocess.Popen[bytes]]) -> Callable[[int], str]:
-    """Starts a fake engine whose replies are `tokens` long (DELAY_MS each); returns its URL."""
-
-    def start(tokens: int) -> str:
-        port = free_port()
-        command = [sys.executable, "-m", "benchmarks.fake_engine", "--port", str(port)]
-        process = subprocess.Popen([*command, "--tokens", str(tokens), "--delay-ms", str(DELAY_MS)], cwd=BACKEND_DIR)
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}/v1"
-        wait_until(lambda: answers(process, f"{url}/models"), "the fake engine started")
-        return url
-
-    return start
-
-
-@pytest.fixture
-def backends(
-    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
-) -> Callable[[str, str], tuple[subprocess.Popen[bytes], str]]:
-    """Starts a backend process (`uvicorn app:app`, as deployed) on a database and an engine."""
-    models = tmp_path / "no-local-models"
-    models.mkdir()
-
-    def start(database_url: str, engine_url: str) -> tuple[subprocess.Popen[bytes], str]:
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "OPENCHAT_AUTH": "off",
-            "OPENCHAT_DATA_DIR": str(tmp_path / "data"),
-            "OPENCHAT_MODELS_DIR": str(models),
-            "OPENCHAT_DEFAULT_MODEL": MODEL_ID,
-            "OPENAI_COMPATIBLE_BASE_URL": engine_url,
-            "OPENCHAT_WARM_UP": "false",
-            "OPENCHAT_GENERATE_TITLES": "false",
-            "OPENCHAT_REPLY_SAVE_INTERVAL_S": str(SAVE_INTERVAL_S),
-        }
-        command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen([*command, "--log-level", "warning"], cwd=BACKEND_DIR, env=env)
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: answers(process, f"{url}/healthz"), "the backend started")
-        return process, url
-
-    return start
+def backend_env() -> dict[str, str]:
+    return {"OPENCHAT_REPLY_SAVE_INTERVAL_S": str(SAVE_INTERVAL_S)}
 
 
 def messages(url: str, conversation: str) -> list[dict[str, Any]]:
@@ -148,10 +68,10 @@ def body(conversation: str) -> dict[str, Any]:
 
 
 def test_a_reply_cut_by_sigkill_is_marked_interrupted_at_restart_with_its_text(
-    backends: Any, fake_engine: Any, tmp_path: Path
+    start_backend: Any, start_fake_engine: Any, tmp_path: Path
 ) -> None:
-    database, engine = f"sqlite:///{tmp_path / 'openchat.db'}", fake_engine(TOKENS)
-    process, url = backends(database, engine)
+    database, engine = f"sqlite:///{tmp_path / 'openchat.db'}", start_fake_engine(TOKENS, DELAY_MS)
+    process, url = start_backend(database, engine)
     with httpx.Client(timeout=60) as client, client.stream("POST", f"{url}/api/v1/chat", json=body("k1")) as stream:
         lines = stream.iter_lines()  # kept: a dropped iterator closes the connection, which stops the reply
         received = read_tokens(lines, 20)
@@ -161,13 +81,13 @@ def test_a_reply_cut_by_sigkill_is_marked_interrupted_at_restart_with_its_text(
         kill(process)
         assert received  # the client had tokens when the server went away
 
-    _, url = backends(database, engine)  # restarted on the same database
+    _, url = start_backend(database, engine)  # restarted on the same database
     interrupted = wait_until(
         lambda: (r := reply_shown(url, "k1"))["status"] == "interrupted" and r, "the reply marked interrupted"
     )
     # The text saved before the kill is kept (a save may have come between the read and the kill).
     assert interrupted["content"].startswith(generating["content"]) and FULL_TEXT.startswith(interrupted["content"])
-    assert (interrupted["finish_reason"], interrupted["model"]) == (None, MODEL_ID)
+    assert (interrupted["finish_reason"], interrupted["model"]) == (None, FAKE_MODEL_ID)
 
     # Retry (the web app sends the conversation up to the question again): a whole reply.
     lines = httpx.post(f"{url}/api/v1/chat", json=body("k1"), timeout=60).text.splitlines()
@@ -176,11 +96,11 @@ def test_a_reply_cut_by_sigkill_is_marked_interrupted_at_restart_with_its_text(
 
 
 def test_replicas_on_one_database_mark_only_the_replies_of_a_dead_one(
-    backends: Any, fake_engine: Any, postgres_server: str
+    start_backend: Any, start_fake_engine: Any, postgres_server: str
 ) -> None:
     # A reply streams for a minute: it is still streaming while the second replica starts.
-    database, engine = _fresh_postgres_database(postgres_server), fake_engine(TOKENS * 10)
-    first, first_url = backends(database, engine)
+    database, engine = _fresh_postgres_database(postgres_server), start_fake_engine(TOKENS * 10, DELAY_MS)
+    first, first_url = start_backend(database, engine)
     with (
         httpx.Client(timeout=60) as client,
         client.stream("POST", f"{first_url}/api/v1/chat", json=body("r1")) as stream,
@@ -189,7 +109,7 @@ def test_replicas_on_one_database_mark_only_the_replies_of_a_dead_one(
         read_tokens(lines, 10)
         # A second replica starts while the first is replying: at start-up, and at each of its
         # saves while the reply goes on, it leaves the live reply alone.
-        _, second_url = backends(database, engine)
+        _, second_url = start_backend(database, engine)
         seen = []
         for _ in range(5):
             read_tokens(lines, 20)
@@ -201,4 +121,4 @@ def test_replicas_on_one_database_mark_only_the_replies_of_a_dead_one(
     interrupted = wait_until(
         lambda: (r := reply_shown(second_url, "r1"))["status"] == "interrupted" and r, "the reply marked interrupted"
     )
-    assert interrupted["content"] and reply_text(TOKENS * 10).startswith(interrupted["content"])
+    assert interrupted["content"] and fake_reply(TOKENS * 10).startswith(interrupted["content"])

@@ -14,13 +14,13 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
-from benchmarks.fake_engine import MODEL, WORD, make_app
+from benchmarks.fake_engine import make_app
+from tests.api.conftest import FAKE_MODEL_ID, fake_reply
 from tests.conftest import serving
 
 STREAMS = 64
 TOKENS = 40
-MODEL_ID = f"openai-compatible/{MODEL}"
-EXPECTED_TEXT = "".join(f" {WORD}{i}" if i else WORD for i in range(TOKENS))
+EXPECTED_TEXT = fake_reply(TOKENS)
 
 
 class Midway:
@@ -63,7 +63,7 @@ async def test_64_concurrent_streams_all_complete_and_none_holds_a_database_conn
         database_url=database_url,
         auth_mode="required",
         openai_compatible_base_url=engine_url,
-        default_model=MODEL_ID,
+        default_model=FAKE_MODEL_ID,
         user_max_generations=STREAMS,
         # The default pool (5 + 10): before the fix the 16th stream waited for a connection.
         db_pool_timeout_s=5,
@@ -87,7 +87,7 @@ async def chat_at_once(client: httpx.AsyncClient, midway: Midway) -> None:
 
     async def chat(conversation_id: str) -> tuple[int, list[dict[str, Any]], str]:
         message = {"role": "user", "content": f"Question {conversation_id}"}
-        body = {"id": conversation_id, "messages": [message], "data": {"model": MODEL_ID}}
+        body = {"id": conversation_id, "messages": [message], "data": {"model": FAKE_MODEL_ID}}
         events: list[dict[str, Any]] = []
         async with client.stream("POST", "/api/v1/chat", json=body, headers=headers) as response:
             if response.status_code != 200:

@@ -4,90 +4,33 @@ benchmarks/fake_engine.py through the real LangChain chat model. A reply generat
 is followed through replica B, from its first token to its end, and stopped through B."""
 
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from app.core.config import BACKEND_DIR
-from benchmarks.fake_engine import MODEL, WORD
-from tests.conftest import _fresh_postgres_database, free_port
+from tests.api.conftest import fake_reply
+from tests.conftest import _fresh_postgres_database
 
 TOKENS = 500
 DELAY_MS = 20  # a whole reply streams for 10 s: plenty of time to attach through the other replica
-FULL_TEXT = "".join(f" {WORD}{i}" if i else WORD for i in range(TOKENS))
-
-
-def wait_until(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not reached: {what}"
-        time.sleep(0.1)
-    return result
-
-
-def answers(process: subprocess.Popen[bytes], url: str) -> bool:
-    assert process.poll() is None, "the process ended"
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+FULL_TEXT = fake_reply(TOKENS)
 
 
 @pytest.fixture
-def start_process() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, cwd=BACKEND_DIR, **kwargs)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(timeout=30)
+def backend_env(redis_url: str) -> dict[str, str]:
+    return {"REDIS_URL": redis_url}
 
 
 @pytest.fixture
-def replicas(
-    tmp_path: Path, start_process: Callable[..., subprocess.Popen[bytes]], postgres_server: str, redis_url: str
-) -> tuple[str, str]:
+def replicas(start_fake_engine: Any, start_backend: Any, postgres_server: str) -> tuple[str, str]:
     """Two backends sharing a database, Redis and a fake engine; returns their URLs."""
-    port = free_port()
-    engine_command = [sys.executable, "-m", "benchmarks.fake_engine", "--port", str(port)]
-    engine = start_process([*engine_command, "--tokens", str(TOKENS), "--delay-ms", str(DELAY_MS)])
-    engine_url = f"http://127.0.0.1:{port}/v1"
-    wait_until(lambda: answers(engine, f"{engine_url}/models"), "the fake engine started")
-    models = tmp_path / "no-local-models"
-    models.mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _fresh_postgres_database(postgres_server),
-        "REDIS_URL": redis_url,
-        "OPENCHAT_AUTH": "off",
-        "OPENCHAT_DATA_DIR": str(tmp_path / "data"),
-        "OPENCHAT_MODELS_DIR": str(models),
-        "OPENCHAT_DEFAULT_MODEL": f"openai-compatible/{MODEL}",
-        "OPENAI_COMPATIBLE_BASE_URL": engine_url,
-        "OPENCHAT_WARM_UP": "false",
-        "OPENCHAT_GENERATE_TITLES": "false",
-    }
-    urls = []
-    for _ in range(2):
-        port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)]
-        process = start_process([*command, "--log-level", "warning"], env=env)
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: answers(process, f"{url}/healthz"), "the backend started")  # noqa: B023 - waited for here
-        urls.append(url)
-    return urls[0], urls[1]
+    engine = start_fake_engine(TOKENS, DELAY_MS)
+    database = _fresh_postgres_database(postgres_server)
+    _, replica_a = start_backend(database, engine)
+    _, replica_b = start_backend(database, engine)
+    return replica_a, replica_b
 
 
 def body(conversation: str) -> dict[str, Any]:

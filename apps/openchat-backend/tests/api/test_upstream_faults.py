@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.fake_engine import MODEL, WORD, make_app
+from benchmarks.fake_engine import make_app
+from tests.api.conftest import FAKE_MODEL_ID, fake_reply
 from tests.conftest import serving
 
 TOKENS = 10
-MODEL_ID = f"openai-compatible/{MODEL}"
-HALF_TEXT = "".join(f" {WORD}{i}" if i else WORD for i in range(TOKENS // 2))
-FULL_TEXT = "".join(f" {WORD}{i}" if i else WORD for i in range(TOKENS))
+HALF_TEXT = fake_reply(TOKENS // 2)
+FULL_TEXT = fake_reply(TOKENS)
 
 
 class Fault:
@@ -53,7 +53,7 @@ def chat(conversation: str, *texts: str) -> dict[str, Any]:
     messages = []
     for index, text in enumerate(texts):
         messages.append({"role": "user" if index % 2 == 0 else "ai", "content": text})
-    return {"id": conversation, "messages": messages, "data": {"model": MODEL_ID}}
+    return {"id": conversation, "messages": messages, "data": {"model": FAKE_MODEL_ID}}
 
 
 @pytest.mark.parametrize(

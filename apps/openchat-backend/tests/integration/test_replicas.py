@@ -17,9 +17,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from alembic.script import ScriptDirectory
 
 from app.core.config import BACKEND_DIR, Settings
 from app.core.db import ALEMBIC_DIR
-from tests.conftest import FAST_MODEL, MODELS_DIR, _fresh_postgres_database, free_port
+from tests.conftest import FAST_MODEL, MODELS_DIR, _fresh_postgres_database, answers, free_port, wait_until
 
 ROOT = BACKEND_DIR.parents[1]
 MODEL_ID = f"openai-compatible/{FAST_MODEL}"
@@ -41,22 +40,7 @@ SAVE_INTERVAL_S = 0.5  # a reply's lease lapses after 6 of these (3 s) once its 
 FAILED_LOGINS_ALLOWED = 3  # per account and address (OPENCHAT_RATE_LIMIT_LOGIN)
 # Long enough to hold a reply generating while other requests are made (not read meanwhile).
 LONG = "Count from 1 to 300, one number per line, nothing else."
-
-
-def wait_until(condition: Callable[[], Any], what: str, seconds: float = 180) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"not reached within {seconds:.0f} s: {what}"
-        time.sleep(0.1)
-    return result
-
-
-def answers(process: subprocess.Popen[bytes], url: str) -> bool:
-    assert process.poll() is None, f"the process for {url} ended with status {process.returncode}"
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
+WAIT_S = 180  # for the real model (and its engine's start) on a loaded machine
 
 
 @dataclass
@@ -115,7 +99,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_server: str, redis_
             [*command, "--threads", "2", "--cont-batching", "--no-webui"],
             "llama-server.log",
         )
-        wait_until(lambda: answers(engine, f"http://127.0.0.1:{engine_port}/health"), "llama-server is ready")
+        wait_until(lambda: answers(engine, f"http://127.0.0.1:{engine_port}/health"), "llama-server is ready", WAIT_S)
 
         # Both replicas started at once on an empty database: each runs the migrations at start-up.
         database_url = _fresh_postgres_database(postgres_server)
@@ -144,7 +128,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_server: str, redis_
             processes[name] = start([*command, "--no-proxy-headers"], f"replica-{name}.log", cwd=BACKEND_DIR, env=env)
             replicas[name] = f"http://127.0.0.1:{port}"
         for name, url in replicas.items():
-            wait_until(lambda: answers(processes[name], f"{url}/readyz"), f"replica {name} is ready")  # noqa: B023
+            wait_until(lambda: answers(processes[name], f"{url}/readyz"), f"replica {name} is ready", WAIT_S)  # noqa: B023
 
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         assert Path(nginx).exists(), "nginx is missing: run `make test` (it installs the Debian package)"
@@ -156,7 +140,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_server: str, redis_
             [nginx, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log"), "-g", "daemon off;"],
             "nginx.log",
         )
-        wait_until(lambda: answers(balancer, f"http://127.0.0.1:{nginx_port}/healthz"), "nginx answers")
+        wait_until(lambda: answers(balancer, f"http://127.0.0.1:{nginx_port}/healthz"), "nginx answers", WAIT_S)
         yield Fleet(replicas, processes, f"http://127.0.0.1:{nginx_port}", database_url)
     finally:
         for process in reversed(started):
@@ -287,7 +271,7 @@ def test_rate_limits_and_the_generation_quota_are_shared(fleet: Fleet) -> None:
         response = httpx.post(f"{replica_b}/api/v1/chat", json=body, headers=headers, timeout=300)
         return response.status_code == 200
 
-    wait_until(served, "B serves the user once A's reply stopped")
+    wait_until(served, "B serves the user once A's reply stopped", WAIT_S)
 
 
 def test_tokens_stream_one_by_one_through_nginx(fleet: Fleet) -> None:
@@ -330,7 +314,7 @@ def test_a_replica_killed_mid_stream_loses_no_message_and_the_other_keeps_servin
         messages = conversation(balancer, headers, "killed-1")
         return messages if messages[-1]["status"] == "interrupted" else None
 
-    messages = wait_until(interrupted, "the other replica marks the reply interrupted")
+    messages = wait_until(interrupted, "the other replica marks the reply interrupted", WAIT_S)
     assert [(m["role"], m["content"]) for m in messages[:1]] == [("user", LONG)]
     assert len(messages) == 2
     saved, streamed = messages[1]["content"], text_of(received)
