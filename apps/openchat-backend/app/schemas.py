@@ -380,14 +380,13 @@ class ModelsOut(BaseModel):
     models: list[ModelOut]
 
 
-class MessageOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class MessageBase(BaseModel):
+    """A stored message as the API shows it (`MessageOut`) and as an export writes it
+    (`ExportedMessage`): declared once, so that the two cannot drift apart."""
 
     id: str
     # The message this one follows (None for the first message and its versions).
     parent_id: str | None
-    # Its place in the conversation, from 0 (its depth on the path): `before` of GET /conversations/{id} takes it.
-    position: int
     role: Literal["user", "ai", "system"]
     content: str
     # A reply: `generating` while it is written (its text so far, saved every few seconds), then
@@ -403,6 +402,13 @@ class MessageOut(BaseModel):
     # (replies only; None for replies stored before it was recorded).
     omitted_messages: int | None
     created_at: datetime
+
+
+class MessageOut(MessageBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    # Its place in the conversation, from 0 (its depth on the path): `before` of GET /conversations/{id} takes it.
+    position: int
     # Its versions (the messages with its parent: edited or regenerated), itself included, oldest
     # first; POST /conversations/{id}/branch with one of them shows it.
     sibling_ids: list[str]
@@ -542,24 +548,11 @@ class UserOut(BaseModel):
 # -- export and import ------------------------------------------------------------------------
 
 
-class ExportedMessage(BaseModel):
+class ExportedMessage(MessageBase):
     """A message in an OpenChat JSON export: every version of every message is there."""
 
-    id: str
-    # The message it follows; null for a first message (and its edited versions).
-    parent_id: str | None
-    role: Literal["user", "ai", "system"]
-    content: str
-    status: Literal["complete", "cancelled", "error", "generating", "interrupted"]
-    model: str | None
-    finish_reason: Literal["stop", "length", "cancelled"] | None
+    # What went wrong with a reply that did not complete (exported, not shown by MessageOut).
     error: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    ttft_ms: float | None
-    tokens_per_second: float | None
-    omitted_messages: int | None
-    created_at: datetime
 
 
 class ExportedConversation(BaseModel):

@@ -344,10 +344,6 @@ export type ExportedMessage = {
      */
     finish_reason: 'stop' | 'length' | 'cancelled' | null;
     /**
-     * Error
-     */
-    error: string | null;
-    /**
      * Prompt Tokens
      */
     prompt_tokens: number | null;
@@ -371,6 +367,10 @@ export type ExportedMessage = {
      * Created At
      */
     created_at: string;
+    /**
+     * Error
+     */
+    error: string | null;
 };
 
 /**
@@ -406,10 +406,6 @@ export type MessageOut = {
      * Parent Id
      */
     parent_id: string | null;
-    /**
-     * Position
-     */
-    position: number;
     /**
      * Role
      */
@@ -454,6 +450,10 @@ export type MessageOut = {
      * Created At
      */
     created_at: string;
+    /**
+     * Position
+     */
+    position: number;
     /**
      * Sibling Ids
      */
