@@ -20,6 +20,7 @@ from app.services.transfer.records import (
     RecordError,
     TransferConversation,
     TransferMessage,
+    conversation_part,
     from_epoch,
     mapping_at,
     optional_text,
@@ -44,11 +45,7 @@ def looks_like(record: Any) -> bool:
 
 
 def parse_conversation(record: Any) -> TransferConversation:
-    if not isinstance(record, dict):
-        raise RecordError("it is not a JSON object.")
-    mapping = record.get("mapping")
-    if not isinstance(mapping, dict):
-        raise RecordError("'mapping' is missing or is not a JSON object.")
+    mapping = conversation_part(record, "mapping", dict)
     nodes: dict[str, dict[str, Any]] = {}
     for node_id, node in mapping.items():
         if not isinstance(node, dict):

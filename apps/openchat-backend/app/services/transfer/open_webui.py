@@ -22,6 +22,7 @@ from app.services.transfer.records import (
     RecordError,
     TransferConversation,
     TransferMessage,
+    conversation_part,
     from_epoch,
     mapping_at,
     optional_count,
@@ -39,11 +40,7 @@ def looks_like(record: Any) -> bool:
 
 
 def parse_conversation(record: Any) -> TransferConversation:
-    if not isinstance(record, dict):
-        raise RecordError("it is not a JSON object.")
-    chat = record.get("chat")
-    if not isinstance(chat, dict):
-        raise RecordError("'chat' is missing or is not a JSON object.")
+    chat = conversation_part(record, "chat", dict)
     history = chat.get("history")
     if isinstance(history, dict) and isinstance(history.get("messages"), dict):
         raw = [(key, value) for key, value in history["messages"].items()]

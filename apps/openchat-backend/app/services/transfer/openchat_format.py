@@ -24,6 +24,7 @@ from app.services.transfer.records import (
     RecordError,
     TransferConversation,
     TransferMessage,
+    conversation_part,
     from_iso,
     optional_count,
     optional_number,
@@ -95,12 +96,8 @@ def check_version(version: Any) -> None:
 
 
 def parse_conversation(record: Any) -> TransferConversation:
-    if not isinstance(record, dict):
-        raise RecordError("it is not a JSON object.")
-    messages_value = record.get("messages")
-    if not isinstance(messages_value, list):
-        raise RecordError("'messages' is missing or is not a list.")
-    messages = [_parse_message(index, value) for index, value in enumerate(messages_value, start=1)]
+    listed = conversation_part(record, "messages", list)
+    messages = [_parse_message(index, value) for index, value in enumerate(listed, start=1)]
     source_id = record.get("id")
     return TransferConversation(
         source_id=source_id if isinstance(source_id, str) else None,

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 ROLES = {"user": "user", "human": "user", "ai": "ai", "assistant": "ai", "system": "system"}
 STATUSES = {"complete", "cancelled", "error", "generating", "interrupted"}
@@ -59,6 +59,20 @@ class TransferConversation:
 
 
 # -- value checks, shared by the parsers --------------------------------------------------------
+
+
+Part = TypeVar("Part", dict[str, Any], list[Any])
+
+
+def conversation_part(record: Any, key: str, kind: type[Part]) -> Part:
+    """record[key], for a conversation record that must be a JSON object with this part (a JSON
+    object or a list, as `kind` says)."""
+    if not isinstance(record, dict):
+        raise RecordError("it is not a JSON object.")
+    value = record.get(key)
+    if not isinstance(value, kind):
+        raise RecordError(f"'{key}' is missing or is not {'a list' if kind is list else 'a JSON object'}.")
+    return value
 
 
 def mapping_at(record: dict[str, Any], key: str) -> dict[str, Any]:
