@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         finally:
             await reply_runs.aclose()  # resumable replies still generating are stored cancelled
             await chat_service.aclose()  # summary titles still being written: the fallback titles stay
+            await registry.aclose_clients()
             if owns_registry:
                 await anyio.to_thread.run_sync(registry.close)
             engine.dispose()

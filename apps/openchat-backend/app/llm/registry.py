@@ -23,7 +23,6 @@ from typing import Any, Literal
 import anyio
 import httpx
 import httpx2  # the openai SDK's HTTP client
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
@@ -31,7 +30,7 @@ from app.core.config import Settings
 from app.llm.bundled import BUNDLED_BY_FILENAME, BUNDLED_BY_ID
 from app.llm.engine import EngineProcess, EngineSettings, LocalEngines
 from app.llm.gguf_info import GgufInfo, read_gguf_info
-from app.llm.openai_compatible import SILENCE_TIMEOUT_S, ProgressChatOpenAI
+from app.llm.openai_compatible import SILENCE_TIMEOUT_S, ProgressChatOpenAI, loopback_http_client
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +148,7 @@ class ModelRegistry:
         # its file (logged once when found, and shown by /readyz). Their models are not listed.
         self.model_problems: dict[str, str] = {}
         self._chat_models: OrderedDict[tuple[Any, ...], BaseChatModel] = OrderedDict()
+        self._engine_http: httpx2.AsyncClient | None = None  # shared by the local engines' chat models
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -356,12 +356,7 @@ class ModelRegistry:
                 api_key=engine.api_key,
                 options=options,
                 max_retries=0,  # a dead engine is being restarted: ChatService._start asks again
-                # A new loopback connection per request (microseconds): llama-server closes kept-alive
-                # connections on its own schedule, and a request sent on one as it closed failed with
-                # "Server disconnected without sending a response" (about 1 in 65 quick requests).
-                http_async_client=openai.DefaultAsyncHttpxClient(
-                    limits=httpx2.Limits(max_keepalive_connections=0), timeout=SILENCE_TIMEOUT_S, verify=False
-                ),
+                http_async_client=self._engine_http_client(),
                 # It streams how much of a long prompt it has read before the first token.
                 extra_body={"return_progress": True},
             )
@@ -443,6 +438,19 @@ class ModelRegistry:
 
     def context_window(self, info: ModelInfo) -> int:
         return info.context_length
+
+    def _engine_http_client(self) -> httpx2.AsyncClient:
+        if self._engine_http is None:
+            self._engine_http = loopback_http_client(SILENCE_TIMEOUT_S)
+        return self._engine_http
+
+    async def aclose_clients(self) -> None:
+        """Close the HTTP client of the local engines (at the app's shutdown: it belongs to the
+        event loop). The cached chat models go with it; they are made again when needed."""
+        client, self._engine_http = self._engine_http, None
+        self._chat_models.clear()
+        if client is not None:
+            await client.aclose()
 
     def close(self) -> None:
         self.engines.close()

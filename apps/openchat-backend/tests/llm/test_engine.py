@@ -1,11 +1,14 @@
 """Engine sizing and supervision pieces that need no model."""
 
+import resource
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from app.llm.engine import EngineBusyError, EngineProcess, EngineSettings, describe_exit, plan_slots
+from app.llm.engine import EngineBusyError, EngineProcess, EngineSettings, ExitWatch, describe_exit, plan_slots
 from app.llm.gguf_info import GgufInfo, read_gguf_info, read_metadata
 from tests.conftest import FAST_MODEL, MODELS_DIR
 
@@ -96,3 +99,24 @@ def test_background_work_that_ends_gives_its_slot_back(tmp_path: Path) -> None:
     engine.release_background(engine.admit_background(lambda: None))
     engine.admit()
     assert engine.generating == 1
+
+
+def test_exit_watch_sees_a_process_end_and_sleeps_until_then() -> None:
+    """The engine's supervisor waits on its process between health checks: it must notice the
+    end at once, and not wake up in between (each wake-up takes a core from the engine)."""
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with ExitWatch(running) as watch:
+            before = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+            assert not watch.ended_within(1.0)
+            switches = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw - before
+        # Popen.wait(timeout=1) polls: about 25 sleeps a second. A pidfd: one.
+        assert switches <= 3, f"woke {switches} times while waiting"
+    finally:
+        running.kill()
+        running.wait()
+
+    ending = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    with ExitWatch(ending) as watch:
+        assert watch.ended_within(30.0)
+    assert ending.wait() == 3
