@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import glob
+import json
 import os
 import shutil
 import socket
@@ -224,6 +225,35 @@ def chat_scope(request: bytes) -> dict[str, Any]:
         "client": ("127.0.0.1", 50000),
         "server": ("test", 80),
     }
+
+
+class ClientLeavingAfterTokens:
+    """An ASGI client of POST /api/v1/chat (with `chat_scope`) that sends its request in `parts`
+    and disconnects once `tokens` token lines have come: a tab closed or refreshed mid-reply."""
+
+    def __init__(self, parts: list[bytes], tokens: int = 2) -> None:
+        self.pending = [
+            {"type": "http.request", "body": part, "more_body": i < len(parts) - 1} for i, part in enumerate(parts)
+        ]
+        self.sent: list[bytes] = []
+        self.tokens = tokens
+        self.enough = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        if self.pending:
+            return self.pending.pop(0)
+        await self.enough.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            self.sent.append(message.get("body", b""))
+            if b"".join(self.sent).count(b'"token"') >= self.tokens:
+                self.enough.set()
+
+    def events(self) -> list[dict[str, Any]]:
+        """The NDJSON events it received."""
+        return [json.loads(line) for line in b"".join(self.sent).decode().splitlines()]
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from langchain_core.messages import SystemMessage
 from starlette.requests import ClientDisconnect
 
 from app.core.config import Settings
-from tests.conftest import chat_scope, signup
+from tests.conftest import ClientLeavingAfterTokens, chat_scope, signup
 from tests.fakes import FakeRegistry
 
 
@@ -229,7 +229,6 @@ async def test_one_user_may_have_two_replies_generating_and_a_third_gets_429(fak
 
 
 async def test_a_client_that_leaves_mid_reply_keeps_the_partial_reply_as_cancelled(make_settings: Any) -> None:
-    import anyio
     from asgi_lifespan import LifespanManager
 
     from app.main import create_app
@@ -237,26 +236,11 @@ async def test_a_client_that_leaves_mid_reply_keeps_the_partial_reply_as_cancell
     settings = make_settings(user_max_generations=1)
     app = create_app(settings, registry=FakeRegistry(settings, tokens=[f" t{i}" for i in range(40)], delay=0.02))
     request = json.dumps(body(id="left")).encode()
-    pending = [{"type": "http.request", "body": request, "more_body": False}]
-    sent: list[bytes] = []
-    second_token = anyio.Event()
+    tab = ClientLeavingAfterTokens([request])  # the browser tab closes after the second token
 
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop(0)
-        await second_token.wait()
-        return {"type": "http.disconnect"}  # the browser tab closed
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body":
-            sent.append(message.get("body", b""))
-            if b"".join(sent).count(b'"token"') >= 2:
-                second_token.set()
-
-    scope = chat_scope(request)
     async with LifespanManager(app) as manager:
-        await manager.app(scope, receive, send)
-        streamed = [json.loads(line) for line in b"".join(sent).decode().splitlines()]
+        await manager.app(chat_scope(request), tab.receive, tab.send)
+        streamed = tab.events()
         tokens = "".join(e["content"] for e in streamed if e["type"] == "token")
         assert streamed[-1]["type"] == "token" and len(tokens.split()) < 40
 

@@ -2,7 +2,6 @@
 that nobody can use to lock another person out, the Origin check on POST /auth/*, and the body
 limit for a chunked body. Through the ASGI app with a chosen peer address, and through uvicorn."""
 
-import asyncio
 import contextlib
 import json
 import uuid
@@ -18,7 +17,7 @@ from limits.storage import memory as memory_storage
 from app.core import rate_limit
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import chat_scope, serving
+from tests.conftest import ClientLeavingAfterTokens, chat_scope, serving
 from tests.fakes import FakeRegistry
 
 PASSWORD = "correct horse battery"
@@ -272,29 +271,12 @@ async def test_a_chunked_chat_request_still_notices_the_client_leaving(make_sett
     settings = make_settings()
     app = create_app(settings, registry=FakeRegistry(settings, tokens=[f" t{i}" for i in range(40)], delay=0.02))
     request = json.dumps({"id": "left", "messages": [{"role": "user", "content": "Hi"}]}).encode()
-    pending = [
-        {"type": "http.request", "body": request[:20], "more_body": True},
-        {"type": "http.request", "body": request[20:], "more_body": False},
-    ]
-    sent: list[bytes] = []
-    second_token = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop(0)
-        await second_token.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body":
-            sent.append(message.get("body", b""))
-            if b"".join(sent).count(b'"token"') >= 2:
-                second_token.set()
+    client_gone = ClientLeavingAfterTokens([request[:20], request[20:]])  # leaves after the second token
 
     scope = chat_scope(request)
     scope["headers"] = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
     async with LifespanManager(app) as manager:
-        await manager.app(scope, receive, send)
+        await manager.app(scope, client_gone.receive, client_gone.send)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             reply = (await client.get("/api/v1/conversations/left")).json()["messages"][-1]
     assert (reply["status"], reply["finish_reason"]) == ("cancelled", "cancelled")

@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import chat_scope, serving, signup
+from tests.conftest import ClientLeavingAfterTokens, chat_scope, serving, signup
 from tests.fakes import FakeRegistry
 
 TOKENS = [f" w{i}" for i in range(12)]
@@ -118,25 +118,11 @@ async def test_a_resumable_reply_goes_on_after_its_client_leaves_and_is_stored_c
     # the response is over, so the client is surely gone before the model goes on.
     app, registry, paused = build()
     request = json.dumps(body("left")).encode()
-    pending = [{"type": "http.request", "body": request, "more_body": False}]
-    sent: list[bytes] = []
-    second_token = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop(0)
-        await second_token.wait()
-        return {"type": "http.disconnect"}  # the tab was refreshed
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.body":
-            sent.append(message.get("body", b""))
-            if b"".join(sent).count(b'"token"') >= 2:
-                second_token.set()
+    tab = ClientLeavingAfterTokens([request])  # the tab is refreshed after the second token
 
     async with LifespanManager(app) as manager:
-        await manager.app(chat_scope(request), receive, send)
-        received = [json.loads(line) for line in b"".join(sent).decode().splitlines()]
+        await manager.app(chat_scope(request), tab.receive, tab.send)
+        received = tab.events()
         assert received[-1]["type"] == "token"  # the response ended without `end`: its client left
 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
