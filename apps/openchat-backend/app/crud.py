@@ -155,11 +155,16 @@ def get_conversation(session: Session, user_id: str, conversation_id: str) -> Co
     return conversation
 
 
-def _path_to(leaf_id: str) -> Any:
-    """A CTE of the messages from `leaf_id` up to its root (columns id, parent_id): one path."""
-    path = select(Message.id, Message.parent_id).where(Message.id == leaf_id).cte("path", recursive=True)
+def _path_cte() -> Any:
+    path = select(Message.id, Message.parent_id).where(Message.id == bindparam("leaf_id")).cte("path", recursive=True)
     parent = aliased(Message)
     return path.union_all(select(parent.id, parent.parent_id).join(path, parent.id == path.c.parent_id))
+
+
+# A CTE of the messages from the message `leaf_id` (a parameter) up to its root (columns id,
+# parent_id): one path. Built once: building it per query (an alias, the CTE's columns) cost
+# about 2 ms of CPU per stored reply.
+PATH = _path_cte()
 
 
 def active_leaf(session: Session, conversation_id: str) -> str | None:
@@ -189,14 +194,13 @@ def conversation_messages(
     leaf = active_leaf(session, conversation_id)
     if leaf is None:
         return [], False
-    path = _path_to(leaf)
-    query = select(Message).where(Message.id.in_(select(path.c.id)))
+    query = select(Message).where(Message.id.in_(select(PATH.c.id)))
     if before is not None:
         query = query.where(Message.position < before)
     query = query.order_by(Message.position.desc())
     if limit is not None:
         query = query.limit(limit + 1)
-    rows = list(session.scalars(query))
+    rows = list(session.scalars(query, {"leaf_id": leaf}))
     has_more = limit is not None and len(rows) > limit
     return rows[:limit][::-1], has_more
 
@@ -362,12 +366,12 @@ def store_reply(session: Session, reply: ReplyRecord) -> str | None:
         return None
     title = None
     if conversation.title is None and content.strip():
-        path = _path_to(reply.message_id)
         first_user = session.scalar(
             select(Message.content)
-            .where(Message.id.in_(select(path.c.id)), Message.role == "user")
+            .where(Message.id.in_(select(PATH.c.id)), Message.role == "user")
             .order_by(Message.position)
-            .limit(1)
+            .limit(1),
+            {"leaf_id": reply.message_id},
         )
         title = make_title(first_user or content)
         conversation.title = title

@@ -16,6 +16,7 @@ from typing import Any, Self
 import aiohttp
 import httpx2  # the openai SDK's HTTP client
 import openai
+import yarl
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
 from openai._constants import RAW_RESPONSE_HEADER
@@ -30,6 +31,10 @@ from app.llm.streaming import StreamInterruptedError
 SILENCE_TIMEOUT_S = 120.0
 
 
+# Connections to remote servers: at most this many at once, kept idle at most this long.
+REMOTE_CONNECTIONS = 1000
+REMOTE_KEEPALIVE_S = 4.0
+
 # Keys of ChatOpenAI's payload that the openai SDK takes as request options, not as the JSON body.
 PASSED_AS_OPTIONS = {"extra_body", "extra_headers", "extra_query", "timeout"}
 
@@ -37,19 +42,27 @@ PASSED_AS_OPTIONS = {"extra_body", "extra_headers", "extra_query", "timeout"}
 EVENT_END = re.compile(rb"(?:\r\n|\r|\n)(?:\r\n|\r|\n)")  # a blank line ends an SSE event
 
 
-def one_plain_event(piece: bytes) -> bool:
-    """Whether `piece` is exactly one event: `data: <one line>` and a blank line, LF only."""
-    return piece.startswith(b"data: ") and piece.endswith(b"\n\n") and piece.count(b"\n") == 2 and b"\r" not in piece
+def plain_events(piece: bytes) -> list[bytes] | None:
+    """The data of the events in `piece` if it holds whole plain events only (each `data: <one
+    line>` and a blank line, LF only), else None."""
+    if not piece.endswith(b"\n\n") or b"\r" in piece:
+        return None
+    events = piece[:-2].split(b"\n\n")
+    if all(event.startswith(b"data: ") and b"\n" not in event for event in events):
+        return [event[6:] for event in events]
+    return None
 
 
 async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The `data` of each server-sent event in a body. Servers send each event in a piece of its
-    own, `data: {...}` and a blank line: that is read as it is; anything else goes through the
-    openai SDK's full SSE decoder (comments, several data lines, CRLF, events split across pieces)."""
+    """The `data` of each server-sent event in a body. Servers send whole events, `data: {...}`
+    and a blank line, one to a piece or, when the reader falls behind, several: those are split
+    as they are; anything else goes through the openai SDK's full SSE decoder (comments, several
+    data lines, CRLF, events split across pieces)."""
     pending = b""
     async for piece in body:
-        if not pending and one_plain_event(piece):
-            yield piece[6:-2].decode()
+        if not pending and (plain := plain_events(piece)) is not None:
+            for data in plain:
+                yield data.decode()
             continue
         pending += piece
         ends = list(EVENT_END.finditer(pending))
@@ -62,6 +75,20 @@ async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
             yield event.data
 
 
+class ModelServerTransport(AiohttpTransport):
+    """The openai SDK's aiohttp transport, which maps every aiohttp connection error to httpx's
+    ConnectTimeout, so that a refused connection or an unknown host read "Request timed out.".
+    Those are ConnectError here, as with httpx: the SDK says "Connection error." and retries."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx2.ConnectTimeout as error:
+            if isinstance(error.__cause__, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+                raise httpx2.ConnectError(str(error), request=request) from error.__cause__
+            raise
+
+
 def loopback_http_client(timeout_s: float) -> httpx2.AsyncClient:
     """The HTTP client for a local engine: the openai SDK's aiohttp transport (`openai[aiohttp]`,
     its DefaultAioHttpClient), with a new connection per request. At a real engine's pace each
@@ -71,7 +98,41 @@ def loopback_http_client(timeout_s: float) -> httpx2.AsyncClient:
     A new loopback connection per request (microseconds): llama-server closes kept-alive
     connections on its own schedule, and a request sent on one as it closed failed with "Server
     disconnected without sending a response" (about 1 in 65 quick requests)."""
-    transport = AiohttpTransport(client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)))
+
+    def session() -> aiohttp.ClientSession:  # made on first use, inside the event loop
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+
+    return openai.DefaultAioHttpClient(transport=ModelServerTransport(client=session), timeout=timeout_s)
+
+
+def environment_proxy(url: str) -> httpx2.Proxy | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY, ...; none when NO_PROXY
+    covers its host), with its credentials as a header."""
+    try:
+        proxy, auth = aiohttp.helpers.get_env_proxy_for_url(yarl.URL(url))
+    except LookupError:
+        return None
+    return httpx2.Proxy(str(proxy), headers={"Proxy-Authorization": auth.encode()} if auth else None)
+
+
+def remote_http_client(base_url: str, timeout_s: float) -> httpx2.AsyncClient:
+    """The HTTP client for a remote OpenAI-compatible server (vLLM, Ollama, a hosted API): the same
+    aiohttp transport, which costs less per streamed token than httpx's and keeps more streams
+    going on two cores (docs/benchmarks.md, section 6). It takes what the openai SDK's httpx
+    client took from the environment: the proxy (read once here; aiohttp's own trust_env would
+    read it, and ~/.netrc, in a thread for every request) and the certificate store (SSL_CERT_FILE,
+    SSL_CERT_DIR, else the system's). Connections are kept alive (a TLS handshake per request
+    would cost a round trip or more) for less time than uvicorn-based servers keep them (5 s),
+    and as many at once as the SDK's own client allows (1,000)."""
+    ssl_context = httpx2.create_ssl_context(trust_env=True)
+
+    def session() -> aiohttp.ClientSession:  # made on first use, inside the event loop
+        connector = aiohttp.TCPConnector(
+            ssl=ssl_context, limit=REMOTE_CONNECTIONS, keepalive_timeout=REMOTE_KEEPALIVE_S
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    transport = ModelServerTransport(client=session, proxy=environment_proxy(base_url))
     return openai.DefaultAioHttpClient(transport=transport, timeout=timeout_s)
 
 

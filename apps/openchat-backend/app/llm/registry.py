@@ -30,7 +30,12 @@ from app.core.config import Settings
 from app.llm.bundled import BUNDLED_BY_FILENAME, BUNDLED_BY_ID
 from app.llm.engine import EngineProcess, EngineSettings, LocalEngines
 from app.llm.gguf_info import GgufInfo, read_gguf_info
-from app.llm.openai_compatible import SILENCE_TIMEOUT_S, ProgressChatOpenAI, loopback_http_client
+from app.llm.openai_compatible import (
+    SILENCE_TIMEOUT_S,
+    ProgressChatOpenAI,
+    loopback_http_client,
+    remote_http_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +154,7 @@ class ModelRegistry:
         self.model_problems: dict[str, str] = {}
         self._chat_models: OrderedDict[tuple[Any, ...], BaseChatModel] = OrderedDict()
         self._engine_http: httpx2.AsyncClient | None = None  # shared by the local engines' chat models
+        self._remote_http: httpx2.AsyncClient | None = None  # shared by the openai-compatible ones
 
     # -- listing ---------------------------------------------------------------------------
 
@@ -382,6 +388,7 @@ class ModelRegistry:
             options=options,
             max_retries=1,
             timeout=self.settings.upstream_timeout_s,
+            http_async_client=self._remote_http_client(),
         )
 
     @staticmethod
@@ -391,9 +398,9 @@ class ModelRegistry:
         api_key: str,
         options: ChatOptions,
         max_retries: int,
+        http_async_client: httpx2.AsyncClient,
         extra_body: dict[str, Any] | None = None,
         timeout: float | None = None,  # None: a local engine's (SILENCE_TIMEOUT_S)
-        http_async_client: Any = None,  # None: LangChain's shared one
     ) -> BaseChatModel:
         return ProgressChatOpenAI(
             model=model,
@@ -444,13 +451,21 @@ class ModelRegistry:
             self._engine_http = loopback_http_client(SILENCE_TIMEOUT_S)
         return self._engine_http
 
+    def _remote_http_client(self) -> httpx2.AsyncClient:
+        if self._remote_http is None:
+            base_url = self.settings.openai_compatible_base_url or ""
+            self._remote_http = remote_http_client(base_url, self.settings.upstream_timeout_s)
+        return self._remote_http
+
     async def aclose_clients(self) -> None:
-        """Close the HTTP client of the local engines (at the app's shutdown: it belongs to the
-        event loop). The cached chat models go with it; they are made again when needed."""
-        client, self._engine_http = self._engine_http, None
+        """Close the chat models' HTTP clients (at the app's shutdown: they belong to the event
+        loop). The cached chat models go with them; they are made again when needed."""
+        clients = [self._engine_http, self._remote_http]
+        self._engine_http = self._remote_http = None
         self._chat_models.clear()
-        if client is not None:
-            await client.aclose()
+        for client in clients:
+            if client is not None:
+                await client.aclose()
 
     def close(self) -> None:
         self.engines.close()

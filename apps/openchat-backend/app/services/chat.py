@@ -245,6 +245,12 @@ def check_size(request: ChatRequest, settings: Settings) -> None:
             )
 
 
+def sentence(error: Exception) -> str:
+    """An error's message as a sentence ("Connection error." stays as it is)."""
+    text = str(error).strip() or type(error).__name__
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def engine_unavailable(error: EngineUnavailableError) -> ApiError:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
     return ApiError(503, "engine_unavailable", str(error), headers=headers)
@@ -368,7 +374,7 @@ class Reply:
             return ErrorEvent(code=error.code, message=f"{error} Your message is saved; press Retry.")
         return ErrorEvent(
             code="model_failed",
-            message=f"The model stopped with an error: {error}. Your message is saved; press Retry.",
+            message=f"The model stopped with an error: {sentence(error)} Your message is saved; press Retry.",
         )
 
     async def lost_engine(self) -> bool:
@@ -676,5 +682,6 @@ class ChatService:
             raise ApiError(
                 500,
                 "model_failed",
-                f"The model {reply.model.id} failed before replying: {error}. Try again, or pick another model.",
+                f"The model {reply.model.id} failed before replying: {sentence(error)} "
+                "Try again, or pick another model.",
             ) from error

@@ -86,3 +86,33 @@ async def test_a_server_that_dies_or_hangs_mid_reply_ends_it_with_an_error_and_t
     assert "".join(e["content"] for e in retried if e["type"] == "token") == FULL_TEXT
     stored = (await client.get("/api/v1/conversations/c1")).json()["messages"]
     assert [(m["status"], m["content"]) for m in stored] == [("complete", "Hi"), ("complete", FULL_TEXT)]
+
+
+async def test_a_remote_server_is_reached_through_the_proxy_the_environment_names(
+    make_settings: Any, make_client: Any, engine: tuple[str, Fault], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a company proxy, HTTP_PROXY / HTTPS_PROXY is how a model server is reached. Here
+    the proxy is the fake engine itself, and the server's own name resolves nowhere."""
+    url, _ = engine
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", url.removesuffix("/v1"))
+    client = await make_client(make_settings(openai_compatible_base_url="http://model-server.invalid/v1"))
+
+    replied = events(await client.post("/api/v1/chat", json=chat("c1", "Hi")))
+    assert replied[-1]["type"] == "end" and replied[-1]["finish_reason"] == "stop"
+    assert "".join(e["content"] for e in replied if e["type"] == "token") == FULL_TEXT
+
+
+async def test_a_server_gone_before_the_chat_is_reported_as_unreachable_and_the_message_kept(
+    make_settings: Any, make_client: Any
+) -> None:
+    async with serving(make_app(TOKENS)) as url:  # listed while it runs, then stopped
+        client = await make_client(make_settings(openai_compatible_base_url=f"{url}/v1"))
+        assert FAKE_MODEL_ID in [m["id"] for m in (await client.get("/api/v1/models")).json()["models"]]
+
+    response = await client.post("/api/v1/chat", json=chat("c1", "Hi"))
+    assert response.status_code == 500 and response.json()["code"] == "model_failed"
+    assert "failed before replying: Connection error. Try again" in response.json()["detail"]
+    stored = (await client.get("/api/v1/conversations/c1")).json()["messages"]
+    assert [(m["role"], m["content"]) for m in stored] == [("user", "Hi"), ("ai", "")]

@@ -28,6 +28,16 @@ async def test_one_event_per_piece_is_read_as_is() -> None:
     ]
 
 
+async def test_several_whole_events_in_a_piece_are_split_as_they_are() -> None:
+    """A reader behind a fast server gets several events in one piece."""
+    assert await read(b'data: {"a":1}\n\ndata: {"b":"x y"}\n\n', b'data: {"c":3}\n\ndata: [DONE]\n\n') == [
+        '{"a":1}',
+        '{"b":"x y"}',
+        '{"c":3}',
+        "[DONE]",
+    ]
+
+
 @pytest.mark.parametrize(
     "parts",
     [
@@ -39,6 +49,8 @@ async def test_one_event_per_piece_is_read_as_is() -> None:
         (b": keep-alive\n\n", b'event: message\ndata: {"a":1}\n\n', b'data: {"b":2}\n\ndata: [DONE]\n\n'),
         # no space after the colon; the last event without its blank line when the body ends
         (b'data:{"a":1}\n\n', b'data: {"b":2}\n\n', b"data: [DONE]"),
+        # a whole event and a comment in one piece, then one split after its first line
+        (b'data: {"a":1}\n\n: ping\n\n', b'data: {"b":2}\n', b"\ndata: [DONE]\n\n"),
     ],
 )
 async def test_other_framings_go_through_the_full_decoder(parts: tuple[bytes, ...]) -> None:
@@ -56,12 +68,14 @@ def test_building_a_chat_model_imports_nothing_once_the_app_is_loaded() -> None:
     script = """
 import sys
 import app.main
+from app.llm.openai_compatible import loopback_http_client, remote_http_client
 from app.llm.registry import ChatOptions, ModelRegistry
 before = set(sys.modules)
-ModelRegistry._openai_compatible(
-    model="m", base_url="http://127.0.0.1:9/v1", api_key="k",
-    options=ChatOptions(temperature=0.5, top_p=0.9, max_tokens=8), max_retries=0,
-)
+for client in (loopback_http_client(5), remote_http_client("http://127.0.0.1:9/v1", 5)):
+    ModelRegistry._openai_compatible(
+        model="m", base_url="http://127.0.0.1:9/v1", api_key="k",
+        options=ChatOptions(temperature=0.5, top_p=0.9, max_tokens=8), max_retries=0, http_async_client=client,
+    )
 print(sorted(set(sys.modules) - before))
 """
     result = subprocess.run(
