@@ -360,6 +360,9 @@ def store_reply(session: Session, reply: ReplyRecord) -> str | None:
             omitted_messages=reply.omitted_messages,
             lease_expires_at=None,
         )
+        # The row is not loaded in this session: nothing to update in it (evaluating the
+        # statement against the session's objects cost a millisecond).
+        .execution_options(synchronize_session=False)
     )
     if cast(CursorResult[Any], session.execute(ended)).rowcount == 0:  # gone with its conversation meanwhile
         session.rollback()
