@@ -308,8 +308,8 @@ PROFILE_NOTES = [
     "6,071 at c=4, 8,501 vs 6,167 at c=16, 8,859 vs 7,540 at c=64; Open WebUI 5,705, 6,313, 6,755, 7,041; "
     "0 failed.",
     "",
-    "Under load OpenChat's gap between chunks grows (2-10 ms at 16-64 chats, depending on the run) because each chunk then carries "
-    "the tokens of up to 2 ms; Open WebUI writes every SSE event as it comes.",
+    "Under load OpenChat's gap between chunks grows (2-10 ms at 16-64 chats, depending on the run) because "
+    "each chunk then carries the tokens of up to 2 ms; Open WebUI writes every SSE event as it comes.",
     "",
     "Decode tokens/s through the API / directly: on 2 cores shared with the engine's 2 threads (OpenMP, "
     "which wait for each other at every step), the backend's CPU per token comes out of the engine's step. "

@@ -17,12 +17,14 @@ from app.llm.registry import ModelRegistry
 from app.models import User
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The getters of what the app holds are `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a thread hop per dependency and request (a chat request had four).
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
 
@@ -32,7 +34,7 @@ def get_session(factory: Annotated[sessionmaker[Session], Depends(get_session_fa
         yield session
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
@@ -43,7 +45,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 
-def get_rate_limits(request: Request) -> RateLimits:
+async def get_rate_limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.rate_limits
     return limits
 

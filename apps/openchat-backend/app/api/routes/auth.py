@@ -24,7 +24,7 @@ from app.models import User
 from app.schemas import AuthStatusOut, Credentials, SignupBody, TokenOut, UserOut, error_responses
 
 
-def refuse_cross_origin(request: Request, settings: SettingsDep) -> None:
+async def refuse_cross_origin(request: Request, settings: SettingsDep) -> None:
     """A browser says which page sent a POST (Origin): another site's page may not sign someone in
     or out here. Requests without an Origin (scripts, curl) are not from a browser page."""
     origin = request.headers.get("origin")

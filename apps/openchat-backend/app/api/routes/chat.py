@@ -21,7 +21,7 @@ router = APIRouter(tags=["chat"])
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def get_chat_service(request: Request) -> ChatService:
+async def get_chat_service(request: Request) -> ChatService:
     service: ChatService = request.app.state.chat_service
     return service
 
@@ -29,7 +29,7 @@ def get_chat_service(request: Request) -> ChatService:
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
-def get_reply_runs(request: Request) -> ReplyRuns:
+async def get_reply_runs(request: Request) -> ReplyRuns:
     runs: ReplyRuns = request.app.state.reply_runs
     return runs
 
