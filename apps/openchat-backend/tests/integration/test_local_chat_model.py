@@ -22,6 +22,7 @@ from tests.integration.conftest import engine_idle, engine_slots, engine_tokens_
 async def registry(make_settings: Callable[..., Settings]) -> AsyncIterator[ModelRegistry]:
     registry = ModelRegistry(make_settings(local_slots=1))
     yield registry
+    await registry.aclose_clients()
     registry.close()
 
 
