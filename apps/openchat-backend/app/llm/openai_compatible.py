@@ -45,12 +45,15 @@ EVENT_END = re.compile(rb"(?:\r\n|\r|\n)(?:\r\n|\r|\n)")  # a blank line ends an
 def plain_events(piece: bytes) -> list[bytes] | None:
     """The data of the events in `piece` if it holds whole plain events only (each `data: <one
     line>` and a blank line, LF only), else None."""
-    if not piece.endswith(b"\n\n") or b"\r" in piece:
+    if not piece.startswith(b"data: ") or not piece.endswith(b"\n\n") or b"\r" in piece:
         return None
+    if piece.count(b"\n") == 2:  # one event: the usual case, once per token
+        return [piece[6:-2]]
     events = piece[:-2].split(b"\n\n")
-    if all(event.startswith(b"data: ") and b"\n" not in event for event in events):
-        return [event[6:] for event in events]
-    return None
+    for event in events:
+        if not event.startswith(b"data: ") or b"\n" in event:
+            return None
+    return [event[6:] for event in events]
 
 
 async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
