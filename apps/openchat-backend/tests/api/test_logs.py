@@ -27,6 +27,10 @@ def ids(responses: list[httpx.Response]) -> list[str]:
     return [response.headers["x-request-id"] for response in responses]
 
 
+def access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "openchat.access"]
+
+
 @pytest.fixture
 def served(make_settings: Any) -> Iterator[str]:
     """The app behind a real uvicorn, logging as `uvicorn app:app` does (its own access log too)."""
@@ -79,6 +83,11 @@ def test_a_whole_session_logs_no_password_token_or_message(
         refresh_cookie,
         refreshed.cookies.get("openchat_refresh"),
     ]
+    # An access line is written once its response has ended, which can be just after the client
+    # read it: wait (briefly) for the last one.
+    deadline = time.monotonic() + 10
+    while len(access_records(caplog)) < len(responses) and time.monotonic() < deadline:
+        time.sleep(0.02)
     # The server's records (its threads; not this test's client saying what it sent), and what uvicorn printed.
     server = [r for r in caplog.records if r.thread != threading.main_thread().ident]
     handler = logging.StreamHandler()
