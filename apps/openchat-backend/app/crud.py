@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, delete, exists, or_, select, text, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -232,6 +232,17 @@ class PendingReply:
     message_id: str
     model: str
     lease_expires_at: datetime
+
+
+def check_chat_access(connection: Connection | Session, user_id: str, conversation_id: str) -> None:
+    """What sync_conversation would refuse, read only: NotFoundError when the conversation is
+    someone else's, UnknownUserError when the user's account is gone. A chat checks this before
+    its first token and stores its messages after it (app/services/chat.py)."""
+    owner = connection.scalar(select(Conversation.user_id).where(Conversation.id == conversation_id))
+    if owner is not None and owner != user_id:
+        raise NotFoundError(conversation_id)
+    if owner is None and connection.scalar(select(User.id).where(User.id == user_id)) is None:
+        raise UnknownUserError(user_id)
 
 
 def sync_conversation(

@@ -18,7 +18,7 @@ from app import crud
 from app.api.operations import add_api_docs
 from app.api.routes import auth, chat, conversations, health, models, replies, transfer
 from app.core.config import Settings, get_settings
-from app.core.db import make_engine, make_session_factory, open_pool, run_migrations
+from app.core.db import make_engine, make_event_loop_reader, make_session_factory, open_pool, run_migrations
 from app.core.errors import install_error_handlers
 from app.core.header_limit import HeaderSizeLimitMiddleware
 from app.core.log_context import configure_logging
@@ -57,13 +57,16 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     sessions = make_session_factory(engine)
     owns_registry = registry is None  # a registry passed in (tests) is closed by whoever made it
     registry = registry or ModelRegistry(settings)
-    chat_service = ChatService(settings, registry, sessions)
+    loop_reader = make_event_loop_reader(engine)
+    chat_service = ChatService(settings, registry, sessions, loop_reader)
     reply_runs = ReplyRuns(settings.redis_url)  # resumable replies
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         run_migrations(engine)
         open_pool(engine)
+        if loop_reader is not None:
+            open_pool(loop_reader)
         if settings.auth_mode == "off":  # the one owner of everything, known before any request
             with sessions() as session:
                 app.state.local_user_id = crud.get_or_create_local_user(session).id
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             if owns_registry:
                 await anyio.to_thread.run_sync(registry.close)
             engine.dispose()
+            if loop_reader is not None:
+                loop_reader.dispose()
 
     app = FastAPI(
         title="OpenChat",

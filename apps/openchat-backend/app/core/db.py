@@ -14,7 +14,9 @@ from sqlalchemy.pool import QueuePool
 ALEMBIC_DIR = Path(__file__).resolve().parents[1] / "alembic"
 
 
-def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout_s: float = 30) -> Engine:
+def make_engine(
+    url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout_s: float = 30, busy_timeout_s: float = 30
+) -> Engine:
     parsed = make_url(url)
     # hide_parameters: SQL errors and SQL logging leave out the values (message text, password
     # and token hashes), so a logged database error never carries them.
@@ -35,7 +37,7 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
             # file, so overflow connections opened and closed under load left up to one descriptor
             # each behind (docs/stress.md: idle descriptors 28 -> 36 in the soak).
             options["pool_size"], options["max_overflow"] = pool_size + max_overflow, 0
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -61,6 +63,18 @@ def open_pool(engine: Engine) -> None:
     with ExitStack() as held:
         for _ in range(engine.pool.size()):
             held.enter_context(engine.connect())
+
+
+def make_event_loop_reader(engine: Engine) -> Engine | None:
+    """For a SQLite file: an engine of one connection, for short reads on the event loop's thread
+    (a chat's access check). Such a read takes ~50 µs; handing it to a worker thread cost a new
+    chat ~2 ms of time to first token while a local engine's threads held both cores
+    (docs/benchmarks.md). Its one connection, used by one thread and never across an await, is
+    never waited for, and WAL readers do not wait for writers (1 s at most, then an error).
+    None for other databases: a read is a network round trip, made in a worker thread."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return make_engine(engine.url.render_as_string(hide_password=False), 1, 0, busy_timeout_s=1)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

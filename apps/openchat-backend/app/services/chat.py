@@ -32,6 +32,7 @@ import anyio.lowlevel
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import crud
@@ -75,6 +76,8 @@ PROGRESS_INTERVAL_S = 0.25  # the most often a progress event is sent
 # The longest a reply streams before it lets other requests run (when its tokens come faster
 # than it can send them, as from a fast remote engine, it would never wait otherwise).
 TURN_S = 0.002
+# A request is stored after its first lines are sent, or after this long if its first token is slower.
+STORE_AFTER_S = 0.1
 
 
 Counter = Callable[[list[BaseMessage]], Awaitable[int]]
@@ -273,7 +276,12 @@ class Reply:
     started: float
     deadline: float  # still generating then: it ends as `length`
     sessions: sessionmaker[Session]
-    user_messages_stored: asyncio.Future[None]  # stored while the model starts; read it once it has
+    # Whether the request may be stored (its conversation is the user's), checked while the model
+    # starts. Its messages are stored once the first lines are out, or after STORE_AFTER_S if the
+    # model is slower to start (start_storing): on two cores, writing them while a local engine
+    # computed the first token delayed that token by 2-4 ms (docs/benchmarks.md).
+    access_checked: asyncio.Future[None]
+    store_user_messages: Callable[[], None]
     live: LiveReplies  # saves the text so far while it generates (stored `generating` with the request)
     state: ReplyState = field(default_factory=ReplyState)
     ended: bool = False  # finish() has run: the reply is stored as it ended
@@ -285,6 +293,7 @@ class Reply:
     chat_model: BaseChatModel | None = None
     titles: SummaryTitles | None = None  # None: no summary titles
     events_read: bool = False
+    user_messages_stored: asyncio.Future[None] | None = None  # started by start_storing()
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
@@ -300,6 +309,8 @@ class Reply:
                 for chunk, arrived in self.early:
                     if event := state.event(chunk, arrived):
                         yield event
+                # Runs once these lines are written: the response writes them when this waits.
+                self.start_storing()
                 turn_began = time.monotonic()
                 async for chunk in self.stream:
                     now = time.monotonic()
@@ -387,10 +398,31 @@ class Reply:
             await anyio.sleep(0.05)
         return False
 
-    async def user_messages_were_stored(self) -> None:
-        """Wait for the request's messages to be stored; ApiError when they could not be."""
+    async def access_was_checked(self) -> None:
+        """Wait for the check that the request may be stored; ApiError (404, 401) when it may not."""
         try:
-            await self.user_messages_stored
+            await self.access_checked
+        except crud.NotFoundError as error:
+            raise ApiError(404, "not_found", f"Conversation '{self.conversation_id}' not found.") from error
+        except crud.UnknownUserError as error:
+            raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
+
+    def start_storing(self) -> asyncio.Future[None]:
+        """Store the request's messages and the generating reply, once its access is checked (once,
+        in a thread)."""
+        if self.user_messages_stored is None:
+            self.user_messages_stored = asyncio.ensure_future(self._store_user_messages())
+        return self.user_messages_stored
+
+    async def _store_user_messages(self) -> None:
+        await self.access_checked
+        await anyio.to_thread.run_sync(self.store_user_messages)
+
+    async def user_messages_were_stored(self) -> None:
+        """Store the request's messages unless done or under way, and wait for them; ApiError when
+        they could not be (someone else's conversation, a gone account)."""
+        try:
+            await self.start_storing()
         except crud.NotFoundError as error:
             raise ApiError(404, "not_found", f"Conversation '{self.conversation_id}' not found.") from error
         except crud.UnknownUserError as error:
@@ -446,9 +478,9 @@ class Reply:
         return title, numbers
 
     async def discard(self) -> None:
-        """A reply that never began and will not (its request failed before the model started, with
-        nothing to store): remove its generating row. A row left behind, say when the database is
-        down, is marked interrupted once its lease lapses."""
+        """A reply that never began and will not (its request failed, or its client left, before the
+        model's first token): keep the user's messages, remove its generating row. A row left
+        behind, say when the database is down, is marked interrupted once its lease lapses."""
         self.live.remove(self.message_id)
         if self.ended:
             return
@@ -458,7 +490,7 @@ class Reply:
                 crud.discard_pending_reply(session, self.message_id)
 
         try:
-            await self.user_messages_stored
+            await self.user_messages_were_stored()
             await anyio.to_thread.run_sync(delete)
         except Exception:  # noqa: BLE001 - nothing was stored, or the database is down (see above)
             return
@@ -479,10 +511,17 @@ class Reply:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, registry: ModelRegistry, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry,
+        sessions: sessionmaker[Session],
+        loop_reader: Engine | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.sessions = sessions
+        self.loop_reader = loop_reader  # app/core/db.py make_event_loop_reader
         self.user_generations = user_generations(settings)  # shared through Redis when REDIS_URL is set
         self.background = BackgroundTasks()
         self.live = LiveReplies(sessions, settings.reply_save_interval_s, settings.reply_lease_s)
@@ -510,14 +549,16 @@ class ChatService:
         timings and time limit."""
         reply = await self._prepare(request, user_id, started)
         self.live.add(reply.message_id, reply.state)  # its lease is renewed from now on, until it ends
+        # A model slow to start (loading, a long prompt, a remote server): the request is stored meanwhile.
+        store_soon = asyncio.get_running_loop().call_later(STORE_AFTER_S, reply.start_storing)
         try:
             try:
                 await self._start(reply, user_id)
             except ApiError:
-                await reply.user_messages_were_stored()  # a 404 or 401 from storing wins over the model's error
+                await reply.user_messages_were_stored()  # a 404 or 401 wins over the model's error
                 raise
             try:
-                await reply.user_messages_were_stored()
+                await reply.access_was_checked()
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await reply.places.aclose()  # stops the model
@@ -526,6 +567,8 @@ class ChatService:
             with anyio.CancelScope(shield=True):
                 await reply.discard()  # unless it was stored as failed
             raise
+        finally:
+            store_soon.cancel()
         return reply
 
     async def _prepare(self, request: ChatRequest, user_id: str, started: float) -> Reply:
@@ -598,12 +641,25 @@ class ChatService:
         # The reply is stored with the request, as generating: a process killed mid-reply leaves it.
         pending = crud.PendingReply(uuid.uuid4().hex, model.id, self.live.lease_expires_at())
 
+        def check_access(engine: Engine) -> None:
+            with engine.connect() as connection:
+                crud.check_chat_access(connection, user_id, request.id)
+
         def store_user_messages() -> None:
             with self.sessions() as session:
                 crud.sync_conversation(session, user_id, request.id, incoming, settings, pending)
 
-        # Stored while the model starts (ChatService.reply): the first token need not wait for the database.
-        user_messages_stored = asyncio.ensure_future(anyio.to_thread.run_sync(store_user_messages))
+        access_checked: asyncio.Future[None]
+        if self.loop_reader is not None:
+            access_checked = asyncio.get_running_loop().create_future()
+            try:
+                check_access(self.loop_reader)
+            except Exception as error:  # noqa: BLE001 - raised where it is awaited, as a thread's would be
+                access_checked.set_exception(error)
+            else:
+                access_checked.set_result(None)
+        else:  # checked in a thread while the model starts (ChatService.reply)
+            access_checked = asyncio.ensure_future(anyio.to_thread.run_sync(check_access, self.sessions.kw["bind"]))
 
         options = ChatOptions(
             temperature=data.temperature if data.temperature is not None else TEMPERATURE.default,
@@ -614,7 +670,8 @@ class ChatService:
             conversation_id=request.id,
             message_id=pending.message_id,
             position=len(incoming),
-            user_messages_stored=user_messages_stored,
+            access_checked=access_checked,
+            store_user_messages=store_user_messages,
             model=model,
             messages=kept,
             omitted=omitted,

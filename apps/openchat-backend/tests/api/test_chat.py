@@ -309,7 +309,7 @@ async def test_data_may_be_absent_or_null(fake: Any) -> None:
 
 
 async def test_someone_elses_conversation_is_404_even_when_the_model_fails_and_nothing_is_stored(fake: Any) -> None:
-    # The user's messages are stored while the model starts: a refusal to store must still win.
+    # The access is checked while the model starts: a refusal to store must still win.
     client, _ = await fake({"auth_mode": "required"})
     alice = await signup(client)
     assert (await client.post("/api/v1/chat", json=body(id="mine"), headers=alice)).status_code == 200
@@ -326,3 +326,41 @@ async def test_someone_elses_conversation_is_404_even_when_the_model_fails_and_n
         ("user", "Hi there", "complete"),
         ("ai", "Hello, world!", "complete"),
     ]
+
+
+async def test_the_access_check_before_the_first_token_refuses_on_each_database(
+    database_url: str, make_settings: Callable[..., Settings], make_client: Any
+) -> None:
+    """SQLite is read on the event loop, PostgreSQL in a worker thread (app/core/db.py): on both,
+    someone else's conversation is a 404 and a token that outlived its account a 401, before any
+    line, with nothing stored for them; the owner's next message is stored."""
+    import sqlalchemy
+
+    settings = make_settings(database_url=database_url, auth_mode="required")
+    client = await make_client(settings, FakeRegistry(settings))
+    alice, mallory = await signup(client), await signup(client, "mallory@example.com")
+    assert (await client.post("/api/v1/chat", json=body(id="alices"), headers=alice)).status_code == 200
+
+    hijack = await client.post("/api/v1/chat", json=body(id="alices"), headers=mallory)
+    engine = sqlalchemy.create_engine(settings.sqlalchemy_url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DELETE FROM users WHERE email = 'mallory@example.com'"))
+    gone = await client.post("/api/v1/chat", json=body(id="mallorys"), headers=mallory)
+    history = [*body()["messages"], {"role": "ai", "content": "Hello, world!"}, {"role": "user", "content": "More"}]
+    follow_up = await client.post("/api/v1/chat", json=body(id="alices", messages=history), headers=alice)
+
+    assert (hijack.status_code, hijack.json()["code"]) == (404, "not_found")
+    assert (gone.status_code, gone.json()["code"]) == (401, "unauthorized")
+    assert follow_up.status_code == 200 and json.loads(follow_up.text.splitlines()[-1])["type"] == "end"
+    with engine.connect() as connection:
+        conversations = connection.execute(sqlalchemy.text("SELECT id FROM conversations")).scalars().all()
+        contents = (
+            connection.execute(
+                sqlalchemy.text("SELECT content FROM messages WHERE conversation_id = 'alices' ORDER BY position")
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert conversations == ["alices"]
+    assert contents == ["Hi there", "Hello, world!", "More", "Hello, world!"]

@@ -25,20 +25,28 @@ EXPECTED_TEXT = fake_reply(TOKENS)
 
 class Midway:
     """Holds every reply halfway (the engine waits after half of its tokens) until every client
-    has received a token (or a time-out), and notes how many database connections were checked
-    out at that moment, when all STREAMS were streaming at once."""
+    has received a token (or a time-out), and notes how many database connections are checked
+    out then, when all STREAMS are streaming at once. Each chat stores its request just after
+    its first token (a short write): the count is taken once those are done, or after 10 s."""
 
     def __init__(self) -> None:
         self.first_tokens = 0
         self.all_streaming = asyncio.Event()
         self.connections_in_use: int | None = None
         self.pool: Any = None
+        self.counting: asyncio.Task[None] | None = None
 
     def got_first_token(self) -> None:
         self.first_tokens += 1
         if self.first_tokens == STREAMS:
-            self.connections_in_use = self.pool.checkedout()
-            self.all_streaming.set()
+            self.counting = asyncio.get_running_loop().create_task(self.count_connections())
+
+    async def count_connections(self) -> None:
+        deadline = asyncio.get_running_loop().time() + 10
+        while self.pool.checkedout() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        self.connections_in_use = self.pool.checkedout()
+        self.all_streaming.set()
 
     async def __call__(self) -> None:
         # Some clients may never get a token: the test says how many did.
