@@ -98,6 +98,15 @@ async def get_current_user_id(
 CurrentUserId = Annotated[str, Depends(get_current_user_id)]
 
 
+async def requests_stored(request: Request, user_id: CurrentUserId) -> None:
+    """Before reading the user's conversations: their chat requests being stored are (a chat
+    stores its request just after its first lines, app/services/chat.py)."""
+    await request.app.state.chat_service.requests_stored(user_id)
+
+
+RequestsStored = Depends(requests_stored)
+
+
 def get_current_user(user_id: CurrentUserId, sessions: SessionFactoryDep) -> User:
     # A session of its own, closed before the route runs: a dependency's session stays open
     # (with its connection) until the response ends, which for a chat is the whole stream.

@@ -78,6 +78,7 @@ PROGRESS_INTERVAL_S = 0.25  # the most often a progress event is sent
 TURN_S = 0.002
 # A request is stored after its first lines are sent, or after this long if its first token is slower.
 STORE_AFTER_S = 0.1
+REQUESTS_STORED_WAIT_S = 2.0
 
 
 Counter = Callable[[list[BaseMessage]], Awaitable[int]]
@@ -294,6 +295,7 @@ class Reply:
     titles: SummaryTitles | None = None  # None: no summary titles
     events_read: bool = False
     user_messages_stored: asyncio.Future[None] | None = None  # started by start_storing()
+    on_storing: Callable[[asyncio.Future[None]], None] | None = None  # ChatService.requests_stored
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
@@ -412,6 +414,8 @@ class Reply:
         in a thread)."""
         if self.user_messages_stored is None:
             self.user_messages_stored = asyncio.ensure_future(self._store_user_messages())
+            if self.on_storing is not None:
+                self.on_storing(self.user_messages_stored)
         return self.user_messages_stored
 
     async def _store_user_messages(self) -> None:
@@ -527,6 +531,27 @@ class ChatService:
         self.live = LiveReplies(sessions, settings.reply_save_interval_s, settings.reply_lease_s)
         self._saving: asyncio.Task[None] | None = None
         self.titles = SummaryTitles(registry, sessions, self.background) if settings.generate_titles else None
+        self._storing: dict[str, set[asyncio.Future[None]]] = {}  # user id -> their requests being stored
+
+    async def requests_stored(self, user_id: str) -> None:
+        """Wait (REQUESTS_STORED_WAIT_S at most) until the user's chat requests being stored are:
+        the web app reads its list as a reply starts, just before its request is stored."""
+        if storing := self._storing.get(user_id):
+            await asyncio.wait(set(storing), timeout=REQUESTS_STORED_WAIT_S)
+
+    def _storing_for(self, user_id: str) -> Callable[[asyncio.Future[None]], None]:
+        def track(stored: asyncio.Future[None]) -> None:
+            self._storing.setdefault(user_id, set()).add(stored)
+
+            def done(_: asyncio.Future[None]) -> None:
+                if (storing := self._storing.get(user_id)) is not None:
+                    storing.discard(stored)
+                    if not storing:
+                        del self._storing[user_id]
+
+            stored.add_done_callback(done)
+
+        return track
 
     async def start(self) -> None:
         """At app start-up (after the migrations): mark interrupted the replies of a process that
@@ -682,6 +707,7 @@ class ChatService:
             sessions=self.sessions,
             live=self.live,
             titles=self.titles,
+            on_storing=self._storing_for(user_id),
         )
 
     async def _start(self, reply: Reply, user_id: str, retry: bool = True) -> None:

@@ -6,6 +6,7 @@ scripted chat model paused at a token until the test lets it go on: nothing depe
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app import crud
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import ClientLeavingAfterTokens, chat_scope, serving, signup
@@ -271,6 +273,27 @@ async def test_the_list_shows_generating_while_the_reply_is_generated(served: An
         await read_to_end(lines)
     assert (await listed(client, "g1"))["generating"] is False
     assert (await client.get("/api/v1/conversations/g1")).json()["generating"] is False
+
+
+async def test_a_reply_is_listed_and_found_as_soon_as_it_starts(served: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The web app reads its list on `start`; the request is stored just after the first lines
+    # (here a slow database takes 0.3 s to store it): reads of conversations wait for it.
+    sync_conversation = crud.sync_conversation
+
+    def slowly(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return sync_conversation(*args, **kwargs)
+
+    monkeypatch.setattr(crud, "sync_conversation", slowly)
+    client, _, paused = await served()
+    async with client.stream("POST", "/api/v1/chat", json=body("s1")) as chat:
+        lines = chat.aiter_lines()
+        assert json.loads(await anext(lines))["type"] == "start"
+        assert (await listed(client, "s1"))["generating"] is True
+        found = (await client.get("/api/v1/conversations/s1")).json()
+        assert [m["role"] for m in found["messages"]] == ["user", "ai"] and found["generating"] is True
+        paused.go_on()
+        await read_to_end(lines)
 
 
 async def test_resumable_must_be_a_boolean(served: Any) -> None:

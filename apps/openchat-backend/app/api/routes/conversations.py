@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from app import crud
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, RequestsStored, SessionDep
 from app.api.url_guard import refuse_nul_in_url
 from app.core.errors import ApiError
 from app.models import Conversation, Message
@@ -30,7 +30,9 @@ def not_found(conversation_id: str) -> ApiError:
     return ApiError(404, "not_found", f"Conversation '{shown}' not found.")
 
 
-@router.get("", response_model=ConversationPage, responses=error_responses(400, 401, 503))
+@router.get(
+    "", response_model=ConversationPage, responses=error_responses(400, 401, 503), dependencies=[RequestsStored]
+)
 def list_conversations(
     session: SessionDep,
     user: CurrentUser,
@@ -80,7 +82,12 @@ def conversation_out(
     )
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(400, 401, 404, 503))
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationOut,
+    responses=error_responses(400, 401, 404, 503),
+    dependencies=[RequestsStored],
+)
 def get_conversation(
     conversation_id: str, session: SessionDep, user: CurrentUser, before: Before = None, limit: Limit = None
 ) -> ConversationOut:
