@@ -568,15 +568,17 @@ class ChatService:
         await self.user_generations.aclose()
 
     async def reply(self, request: ChatRequest, user_id: str, started: float) -> Reply:
-        """Check and store the request, start the model and wait for its first token (or a long
-        prompt's first progress), so that whatever fails until then is an ApiError (an HTTP
-        status). `started` is when the request arrived (time.monotonic()), for the reply's
-        timings and time limit."""
+        """Check the request, start the model and wait for its first token (or a long prompt's
+        first progress), so that whatever fails until then is an ApiError (an HTTP status). The
+        request is stored once the reply's first lines are out (Reply.start_storing). `started`
+        is when the request arrived (time.monotonic()), for the reply's timings and time limit."""
         reply = await self._prepare(request, user_id, started)
         self.live.add(reply.message_id, reply.state)  # its lease is renewed from now on, until it ends
         # A model slow to start (loading, a long prompt, a remote server): the request is stored meanwhile.
         store_soon = asyncio.get_running_loop().call_later(STORE_AFTER_S, reply.start_storing)
         try:
+            if reply.access_checked.done():  # read on the event loop: refused before the model starts
+                await reply.access_was_checked()
             try:
                 await self._start(reply, user_id)
             except ApiError:

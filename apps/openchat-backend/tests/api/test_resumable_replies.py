@@ -275,9 +275,9 @@ async def test_the_list_shows_generating_while_the_reply_is_generated(served: An
     assert (await client.get("/api/v1/conversations/g1")).json()["generating"] is False
 
 
-async def test_a_reply_is_listed_and_found_as_soon_as_it_starts(served: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The web app reads its list on `start`; the request is stored just after the first lines
-    # (here a slow database takes 0.3 s to store it): reads of conversations wait for it.
+@pytest.fixture
+def slow_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database that takes 0.3 s to store a chat's request (which a chat does just after its first lines)."""
     sync_conversation = crud.sync_conversation
 
     def slowly(*args: Any, **kwargs: Any) -> Any:
@@ -285,6 +285,11 @@ async def test_a_reply_is_listed_and_found_as_soon_as_it_starts(served: Any, mon
         return sync_conversation(*args, **kwargs)
 
     monkeypatch.setattr(crud, "sync_conversation", slowly)
+
+
+@pytest.mark.usefixtures("slow_store")
+async def test_a_reply_is_listed_found_and_followed_as_soon_as_it_starts(served: Any) -> None:
+    # The web app reads its list on `start`: reads of conversations wait for the request's write.
     client, _, paused = await served()
     async with client.stream("POST", "/api/v1/chat", json=body("s1")) as chat:
         lines = chat.aiter_lines()
@@ -292,8 +297,25 @@ async def test_a_reply_is_listed_and_found_as_soon_as_it_starts(served: Any, mon
         assert (await listed(client, "s1"))["generating"] is True
         found = (await client.get("/api/v1/conversations/s1")).json()
         assert [m["role"] for m in found["messages"]] == ["user", "ai"] and found["generating"] is True
-        paused.go_on()
+        async with client.stream("GET", "/api/v1/conversations/s1/stream") as follower:
+            assert follower.status_code == 200
+            paused.go_on()
+            assert (await read_to_end(follower.aiter_lines()))[-1]["finish_reason"] == "stop"
         await read_to_end(lines)
+
+
+@pytest.mark.usefixtures("slow_store")
+async def test_a_stop_pressed_as_the_reply_starts_stops_it(served: Any) -> None:
+    client, registry, _ = await served()
+    async with client.stream("POST", "/api/v1/chat", json=body("s2")) as chat:
+        lines = chat.aiter_lines()
+        assert json.loads(await anext(lines))["type"] == "start"
+        assert (await client.post("/api/v1/conversations/s2/stop")).status_code == 204
+        assert (await read_to_end(lines))[-1]["finish_reason"] == "cancelled"
+    reply = await stored_reply(client, "s2")
+    assert reply["status"] == "cancelled"
+    model = registry.last_model
+    assert model is not None and model.closed and model.produced < len(TOKENS)
 
 
 async def test_resumable_must_be_a_boolean(served: Any) -> None:

@@ -22,7 +22,11 @@ from app.schemas import (
     error_responses,
 )
 
-router = APIRouter(prefix="/conversations", tags=["conversations"], dependencies=[Depends(refuse_nul_in_url)])
+# Every route waits for the user's chat requests being stored (a chat stores its request just
+# after its first lines): the web app reads the list, or stops the reply, as soon as it starts.
+router = APIRouter(
+    prefix="/conversations", tags=["conversations"], dependencies=[Depends(refuse_nul_in_url), RequestsStored]
+)
 
 
 def not_found(conversation_id: str) -> ApiError:
@@ -30,9 +34,7 @@ def not_found(conversation_id: str) -> ApiError:
     return ApiError(404, "not_found", f"Conversation '{shown}' not found.")
 
 
-@router.get(
-    "", response_model=ConversationPage, responses=error_responses(400, 401, 503), dependencies=[RequestsStored]
-)
+@router.get("", response_model=ConversationPage, responses=error_responses(400, 401, 503))
 def list_conversations(
     session: SessionDep,
     user: CurrentUser,
@@ -82,12 +84,7 @@ def conversation_out(
     )
 
 
-@router.get(
-    "/{conversation_id}",
-    response_model=ConversationOut,
-    responses=error_responses(400, 401, 404, 503),
-    dependencies=[RequestsStored],
-)
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=error_responses(400, 401, 404, 503))
 def get_conversation(
     conversation_id: str, session: SessionDep, user: CurrentUser, before: Before = None, limit: Limit = None
 ) -> ConversationOut:

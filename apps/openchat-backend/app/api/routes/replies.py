@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
 from app import crud
-from app.api.deps import CurrentUserId, SessionFactoryDep
+from app.api.deps import CurrentUserId, RequestsStored, SessionFactoryDep
 from app.api.routes.chat import EventStreamResponse, ReplyRunsDep, reader_left
 from app.api.routes.conversations import not_found
 from app.api.url_guard import refuse_nul_in_url
@@ -18,7 +18,10 @@ from app.schemas import STREAM_EVENT_REF, error_responses
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/conversations", tags=["conversations"], dependencies=[Depends(refuse_nul_in_url)])
+# As app/api/routes/conversations.py: the user's chat requests being stored are, first.
+router = APIRouter(
+    prefix="/conversations", tags=["conversations"], dependencies=[Depends(refuse_nul_in_url), RequestsStored]
+)
 
 REDIS_DOWN = ApiError(
     503,
