@@ -279,7 +279,7 @@ PROFILE_NOTES = [
     "made LangChain build a new HTTP client per request (~50 ms: now a number); a new httpx client per token "
     "count on the local engine (~30 ms for its TLS context: loopback clients skip it, and a prompt that surely "
     "fits is not counted at all); the models folder listed per request (now every 5 s); the user's messages "
-    "stored before the model started (now while it starts).",
+    "stored before the model started (now checked while it starts and stored after its first lines).",
     "- **One write per token**: uvicorn's send was a fifth of the server's CPU in a burst. Lines produced in a "
     "burst now go out in one write (`EventStreamResponse`); a reply yields to other requests at least every 2 ms.",
     "- **Database threads waited for the interpreter**: while streams kept the event loop busy, each database "
@@ -314,16 +314,22 @@ PROFILE_NOTES = [
     "Decode tokens/s through the API / directly: on 2 cores shared with the engine's 2 threads (OpenMP, "
     "which wait for each other at every step), the backend's CPU per token comes out of the engine's step. "
     "Runs measured 0.975-0.984x before the aiohttp and pidfd changes, 0.980x, 1.027x and 0.991x after them "
-    "(20 runs per path each): the spread between runs is larger than the gap to 0.99x.",
+    "(20 runs per path each), 0.976x in the run of 2026-12-07 and 0.990x in a check of 20 runs the same hour "
+    "(backend CPU 602 µs per token, its request's share included, against engine steps of 16-17 ms; the "
+    "engine's own time per token 16.40 vs 16.01 ms directly): the spread between runs is about the gap to 0.99x.",
     "",
-    "TTFT added on the real engine: +7.2, +9.8 and +14.6 ms in the last three runs of this section, +10.0 to "
-    "+11.6 ms in shorter runs of 16-60 requests. Where it goes, from the backend's own marks against the "
-    "client's clock (30 requests of one token, medians): 0.9 ms until the app sees the request; 1.4 ms of "
-    "middleware, dependencies and body; 1.6 ms to prepare the chat and send it to the engine; the engine's "
-    "step about 4 ms longer than when asked directly (the database thread stores the user's message meanwhile, "
-    "on the cores the engine computes with; storing it before asking the engine instead changed nothing); "
-    "1 ms from the first token to its line written; 1.4 ms for the client to read the response's head and "
-    "first lines (the status waits for the first token, so that an error before it is an HTTP status).",
+    "TTFT added on the real engine: +7.2, +9.8 and +14.6 ms in three runs of this section before the change "
+    "below. Where it went, from the backend's own marks against the client's clock (30 requests of 16 tokens, "
+    "medians, 2026-12-07): 0.8 ms until the app sees the request; 0.6 ms of middleware, dependencies and body; "
+    "0.8 ms to prepare the chat; 0.8 ms to send it to the engine; the engine 4.5 ms slower to its first token "
+    "than when asked directly (its own `prompt_ms` 17.5 vs 16.3 ms, the rest before it began); 1.5 ms from "
+    "the first token to the client. On 2 cores held by the engine's threads, any work of the backend's in "
+    "that time delays the token, a worker thread's wake-up most: the user's messages were written in one "
+    "while the engine computed. Now the request's access is checked before it (someone else's conversation "
+    "404, a gone account 401; on SQLite a ~50 µs read on the event loop, which cost less than a thread's hop "
+    "by ~2 ms) and its messages are stored once its first lines are out (or after 100 ms if the first token "
+    "is slower; reads of the user's conversations wait for that write). A/B in one backend, 80 runs each "
+    "(medians): +8.2 -> +6.8 ms and +7.9 -> +6.8 ms; with no check at all +6.0 to +6.6 ms.",
     "",
     "Per-token and per-request costs on this VM vary by up to 30 % from one minute to the next (another "
     "tenant's load): compare peers within one run, as the tables above do, not across runs.",
