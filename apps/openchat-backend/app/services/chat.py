@@ -402,12 +402,7 @@ class Reply:
 
     async def access_was_checked(self) -> None:
         """Wait for the check that the request may be stored; ApiError (404, 401) when it may not."""
-        try:
-            await self.access_checked
-        except crud.NotFoundError as error:
-            raise ApiError(404, "not_found", f"Conversation '{self.conversation_id}' not found.") from error
-        except crud.UnknownUserError as error:
-            raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
+        await self._refused_as_status(self.access_checked)
 
     def start_storing(self) -> asyncio.Future[None]:
         """Store the request's messages and the generating reply, once its access is checked (once,
@@ -425,8 +420,12 @@ class Reply:
     async def user_messages_were_stored(self) -> None:
         """Store the request's messages unless done or under way, and wait for them; ApiError when
         they could not be (someone else's conversation, a gone account)."""
+        await self._refused_as_status(self.start_storing())
+
+    async def _refused_as_status(self, storing: Awaitable[None]) -> None:
+        """Wait for `storing`; a refusal to store the request raises the ApiError that says why."""
         try:
-            await self.start_storing()
+            await storing
         except crud.NotFoundError as error:
             raise ApiError(404, "not_found", f"Conversation '{self.conversation_id}' not found.") from error
         except crud.UnknownUserError as error:

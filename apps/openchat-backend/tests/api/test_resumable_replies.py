@@ -287,13 +287,20 @@ def slow_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(crud, "sync_conversation", slowly)
 
 
+@contextlib.asynccontextmanager
+async def started_chat(client: httpx.AsyncClient, conversation: str) -> AsyncIterator[AsyncIterator[str]]:
+    """A chat's response lines, once its `start` line has been read."""
+    async with client.stream("POST", "/api/v1/chat", json=body(conversation)) as chat:
+        lines = chat.aiter_lines()
+        assert json.loads(await anext(lines))["type"] == "start"
+        yield lines
+
+
 @pytest.mark.usefixtures("slow_store")
 async def test_a_reply_is_listed_found_and_followed_as_soon_as_it_starts(served: Any) -> None:
     # The web app reads its list on `start`: reads of conversations wait for the request's write.
     client, _, paused = await served()
-    async with client.stream("POST", "/api/v1/chat", json=body("s1")) as chat:
-        lines = chat.aiter_lines()
-        assert json.loads(await anext(lines))["type"] == "start"
+    async with started_chat(client, "s1") as lines:
         assert (await listed(client, "s1"))["generating"] is True
         found = (await client.get("/api/v1/conversations/s1")).json()
         assert [m["role"] for m in found["messages"]] == ["user", "ai"] and found["generating"] is True
@@ -307,9 +314,7 @@ async def test_a_reply_is_listed_found_and_followed_as_soon_as_it_starts(served:
 @pytest.mark.usefixtures("slow_store")
 async def test_a_stop_pressed_as_the_reply_starts_stops_it(served: Any) -> None:
     client, registry, _ = await served()
-    async with client.stream("POST", "/api/v1/chat", json=body("s2")) as chat:
-        lines = chat.aiter_lines()
-        assert json.loads(await anext(lines))["type"] == "start"
+    async with started_chat(client, "s2") as lines:
         assert (await client.post("/api/v1/conversations/s2/stop")).status_code == 204
         assert (await read_to_end(lines))[-1]["finish_reason"] == "cancelled"
     reply = await stored_reply(client, "s2")
