@@ -15,6 +15,7 @@ from app.core.rate_limit import RateLimits
 from app.core.security import EndedLogins, TokenError, decode_access_token
 from app.llm.registry import ModelRegistry
 from app.models import User
+from app.services.chat import ChatService
 
 
 # The getters of what the app holds are `async def`: FastAPI runs a plain `def` dependency in a
@@ -98,10 +99,18 @@ async def get_current_user_id(
 CurrentUserId = Annotated[str, Depends(get_current_user_id)]
 
 
-async def requests_stored(request: Request, user_id: CurrentUserId) -> None:
+async def get_chat_service(request: Request) -> ChatService:
+    service: ChatService = request.app.state.chat_service
+    return service
+
+
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+
+
+async def requests_stored(user_id: CurrentUserId, service: ChatServiceDep) -> None:
     """Before reading the user's conversations: their chat requests being stored are (a chat
     stores its request just after its first lines, app/services/chat.py)."""
-    await request.app.state.chat_service.requests_stored(user_id)
+    await service.requests_stored(user_id)
 
 
 RequestsStored = Depends(requests_stored)

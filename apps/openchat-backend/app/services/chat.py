@@ -22,8 +22,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -260,6 +260,38 @@ def engine_unavailable(error: EngineUnavailableError) -> ApiError:
     return ApiError(503, "engine_unavailable", str(error), headers=headers)
 
 
+class PendingWrites:
+    """The requests being stored, per user, until each is."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[str, set[asyncio.Future[None]]] = {}
+
+    def track(self, user_id: str, write: asyncio.Future[None]) -> None:
+        self._by_user.setdefault(user_id, set()).add(write)
+        write.add_done_callback(lambda _: self._forget(user_id, write))
+
+    def _forget(self, user_id: str, write: asyncio.Future[None]) -> None:
+        writes = self._by_user.get(user_id, set())
+        writes.discard(write)
+        if not writes:
+            self._by_user.pop(user_id, None)
+
+    async def wait(self, user_id: str, timeout_s: float) -> None:
+        if writes := self._by_user.get(user_id):
+            await asyncio.wait(set(writes), timeout=timeout_s)
+
+
+@contextmanager
+def refused_as_status(conversation_id: str) -> Iterator[None]:
+    """A refusal to store a chat's request (crud) as the ApiError that says why (404, 401)."""
+    try:
+        yield
+    except crud.NotFoundError as error:
+        raise ApiError(404, "not_found", f"Conversation '{conversation_id}' not found.") from error
+    except crud.UnknownUserError as error:
+        raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
+
+
 @dataclass
 class Reply:
     """One reply to a chat request: what the model is asked and, once it has begun, its stream
@@ -295,7 +327,8 @@ class Reply:
     titles: SummaryTitles | None = None  # None: no summary titles
     events_read: bool = False
     user_messages_stored: asyncio.Future[None] | None = None  # started by start_storing()
-    on_storing: Callable[[asyncio.Future[None]], None] | None = None  # ChatService.requests_stored
+    writes: PendingWrites | None = None  # where its store is tracked (ChatService.requests_stored)
+    user_id: str = ""
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
@@ -409,8 +442,8 @@ class Reply:
         in a thread)."""
         if self.user_messages_stored is None:
             self.user_messages_stored = asyncio.ensure_future(self._store_user_messages())
-            if self.on_storing is not None:
-                self.on_storing(self.user_messages_stored)
+            if self.writes is not None:
+                self.writes.track(self.user_id, self.user_messages_stored)
         return self.user_messages_stored
 
     async def _store_user_messages(self) -> None:
@@ -423,13 +456,8 @@ class Reply:
         await self._refused_as_status(self.start_storing())
 
     async def _refused_as_status(self, storing: Awaitable[None]) -> None:
-        """Wait for `storing`; a refusal to store the request raises the ApiError that says why."""
-        try:
+        with refused_as_status(self.conversation_id):
             await storing
-        except crud.NotFoundError as error:
-            raise ApiError(404, "not_found", f"Conversation '{self.conversation_id}' not found.") from error
-        except crud.UnknownUserError as error:
-            raise ApiError(401, "unauthorized", ACCOUNT_GONE, headers={"WWW-Authenticate": "Bearer"}) from error
 
     async def finish(
         self, state: ReplyState, status: ReplyStatus, error: str | None = None
@@ -530,27 +558,12 @@ class ChatService:
         self.live = LiveReplies(sessions, settings.reply_save_interval_s, settings.reply_lease_s)
         self._saving: asyncio.Task[None] | None = None
         self.titles = SummaryTitles(registry, sessions, self.background) if settings.generate_titles else None
-        self._storing: dict[str, set[asyncio.Future[None]]] = {}  # user id -> their requests being stored
+        self.writes = PendingWrites()
 
     async def requests_stored(self, user_id: str) -> None:
         """Wait (REQUESTS_STORED_WAIT_S at most) until the user's chat requests being stored are:
         the web app reads its list as a reply starts, just before its request is stored."""
-        if storing := self._storing.get(user_id):
-            await asyncio.wait(set(storing), timeout=REQUESTS_STORED_WAIT_S)
-
-    def _storing_for(self, user_id: str) -> Callable[[asyncio.Future[None]], None]:
-        def track(stored: asyncio.Future[None]) -> None:
-            self._storing.setdefault(user_id, set()).add(stored)
-
-            def done(_: asyncio.Future[None]) -> None:
-                if (storing := self._storing.get(user_id)) is not None:
-                    storing.discard(stored)
-                    if not storing:
-                        del self._storing[user_id]
-
-            stored.add_done_callback(done)
-
-        return track
+        await self.writes.wait(user_id, REQUESTS_STORED_WAIT_S)
 
     async def start(self) -> None:
         """At app start-up (after the migrations): mark interrupted the replies of a process that
@@ -576,8 +589,6 @@ class ChatService:
         # A model slow to start (loading, a long prompt, a remote server): the request is stored meanwhile.
         store_soon = asyncio.get_running_loop().call_later(STORE_AFTER_S, reply.start_storing)
         try:
-            if reply.access_checked.done():  # read on the event loop: refused before the model starts
-                await reply.access_was_checked()
             try:
                 await self._start(reply, user_id)
             except ApiError:
@@ -675,15 +686,11 @@ class ChatService:
             with self.sessions() as session:
                 crud.sync_conversation(session, user_id, request.id, incoming, settings, pending)
 
-        access_checked: asyncio.Future[None]
-        if self.loop_reader is not None:
-            access_checked = asyncio.get_running_loop().create_future()
-            try:
+        access_checked = asyncio.get_running_loop().create_future()
+        if self.loop_reader is not None:  # refused here, before the model starts
+            with refused_as_status(request.id):
                 check_access(self.loop_reader)
-            except Exception as error:  # noqa: BLE001 - raised where it is awaited, as a thread's would be
-                access_checked.set_exception(error)
-            else:
-                access_checked.set_result(None)
+            access_checked.set_result(None)
         else:  # checked in a thread while the model starts (ChatService.reply)
             access_checked = asyncio.ensure_future(anyio.to_thread.run_sync(check_access, self.sessions.kw["bind"]))
 
@@ -708,7 +715,8 @@ class ChatService:
             sessions=self.sessions,
             live=self.live,
             titles=self.titles,
-            on_storing=self._storing_for(user_id),
+            writes=self.writes,
+            user_id=user_id,
         )
 
     async def _start(self, reply: Reply, user_id: str, retry: bool = True) -> None:

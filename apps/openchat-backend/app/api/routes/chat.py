@@ -11,22 +11,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.api.deps import CurrentUserId, RateLimitsDep
+from app.api.deps import ChatServiceDep, CurrentUserId, RateLimitsDep
 from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent, error_responses
-from app.services.chat import ChatService
 from app.services.reply_runs import ReplyRuns
 
 router = APIRouter(tags=["chat"])
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-async def get_chat_service(request: Request) -> ChatService:
-    service: ChatService = request.app.state.chat_service
-    return service
-
-
-ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 
 
 async def get_reply_runs(request: Request) -> ReplyRuns:
