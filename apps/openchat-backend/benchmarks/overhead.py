@@ -312,11 +312,31 @@ PROFILE_NOTES = [
     "each chunk then carries the tokens of up to 2 ms; Open WebUI writes every SSE event as it comes.",
     "",
     "Decode tokens/s through the API / directly: on 2 cores shared with the engine's 2 threads (OpenMP, "
-    "which wait for each other at every step), the backend's CPU per token comes out of the engine's step. "
-    "Runs measured 0.975-0.984x before the aiohttp and pidfd changes, 0.980x, 1.027x and 0.991x after them "
-    "(20 runs per path each), 0.976x in the run of 2026-12-07 and 0.990x in a check of 20 runs the same hour "
-    "(backend CPU 602 µs per token, its request's share included, against engine steps of 16-17 ms; the "
-    "engine's own time per token 16.40 vs 16.01 ms directly): the spread between runs is about the gap to 0.99x.",
+    "which wait for each other at every step; the engine alone uses 1.97 cores while it decodes), the "
+    "backend's CPU per token comes out of the engine's step, and the ratio follows 1 - CPU / step. Runs "
+    "measured 0.975-0.990x (backend CPU 530-600 µs per token in the decode window, engine steps 16-17 ms). "
+    "That CPU was the cost of waking cold code once per token: the engine's weights evict the caches at every "
+    "step, and the same Python path took ~110 µs per token in front of a fake engine pacing tokens 1 ms apart "
+    "and ~210 µs at 16 ms. A bare Starlette relay, measured the same way in front of the real engine, took "
+    "469 µs per token through httpx (0.978x) and 302 µs through aiohttp (0.991x). So the path a token takes "
+    "was cut (2026-12-07; backend CPU from /proc schedstat between a reply's 1st and 101st token, A/B of "
+    "two backends each with its own engine, taking turns, 12-16 runs each, medians):",
+    "",
+    "- **LangChain's chunk objects per token**: `ProgressChatOpenAI.stream_pieces` sends ChatOpenAI's own "
+    "request and maps its errors as ChatOpenAI does, and gives a chunk that holds only a token's text as "
+    "that text; every other chunk (the first, usage, finish reason, progress) comes as ChatOpenAI makes it "
+    "(tested side by side). With the stream read from aiohttp's buffer directly (not through httpx's four "
+    "wrappers): 564 -> 432 µs per token.",
+    "- **An extra event-loop turn per token**: a reply yielded every 2 ms counted from its last yield, so at "
+    "a real engine's pace (17 ms a token) it yielded after every token. It now counts from the last wait. "
+    "With SSE lines parsed by orjson: 432 -> 355 µs.",
+    "- **The garbage collector** walked the app's long-lived objects (ORM, LangChain and pydantic classes) "
+    "with cold caches: they are frozen after start-up and young collections run every 20,000 objects "
+    "(`app/main.py`): 349 -> 269 µs. Token lines are written by orjson between fixed bytes (the same bytes "
+    "as pydantic's, tested).",
+    "- Together, against the commit before them in one A/B run (16 runs each): 423 -> 289 µs per token, "
+    "decode 0.986x -> 1.000x of the engine directly (medians of each path; the medians of the per-run "
+    "ratios 0.984x -> 0.995x).",
     "",
     "TTFT added on the real engine: +7.2, +9.8 and +14.6 ms in three runs of this section before the change "
     "below. Where it went, from the backend's own marks against the client's clock (30 requests of 16 tokens, "

@@ -2,29 +2,35 @@
 
 Profiled under load (py-spy, docs/benchmarks.md), most of the backend's time per token went to
 the openai SDK building a typed chunk object from each SSE line, which ChatOpenAI then dumps
-back to a dict, and to a task that ChatOpenAI starts per chunk to time it out. This keeps
-ChatOpenAI (its request payload, its dict-to-message conversion, its errors) and changes only that:
-- chunks reach ChatOpenAI as the dicts it wants, parsed once with json.loads;
-- a stalled server is caught by the HTTP read timeout (per socket read), not by a task per chunk.
+back to a dict, and to a task that ChatOpenAI starts per chunk to time it out. In front of a
+local engine, which keeps both cores busy, each token's wake-up ran cold code: every layer it
+went through cost tens of microseconds, taken from the engine. This keeps ChatOpenAI (its
+request payload, its dict-to-message conversion, its errors) and changes only that:
+- chunks are parsed once (orjson), from the bytes aiohttp received, and reach ChatOpenAI as the
+  dicts it wants;
+- a stalled server is caught by the HTTP read timeout (per socket read), not by a task per chunk;
+- `stream_pieces` gives a token's text as it is, and every other chunk as ChatOpenAI makes it.
 """
 
-import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Self
 
 import aiohttp
 import httpx2  # the openai SDK's HTTP client
 import openai
+import orjson
 import yarl
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
+from langchain_openai.chat_models.base import _handle_openai_api_error, _handle_openai_bad_request
 from openai._constants import RAW_RESPONSE_HEADER
 from openai._streaming import SSEDecoder
-from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
+from openai._vendor.httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
 from pydantic import Field, model_validator
 
-from app.llm.streaming import StreamInterruptedError
+from app.llm.streaming import ReplyPiece, StreamInterruptedError, message_pieces, with_generation_info
 
 # The longest a local engine may stay silent (or take to connect) before the reply fails;
 # ChatOpenAI's own per-chunk limit is the same 120 s. Remote servers: OPENCHAT_UPSTREAM_TIMEOUT_S.
@@ -78,18 +84,26 @@ async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
             yield event.data
 
 
+# Where ModelServerTransport leaves a response's aiohttp response, for DictChunkStream to read.
+AIOHTTP_RESPONSE = "openchat_aiohttp_response"
+
+
 class ModelServerTransport(AiohttpTransport):
     """The openai SDK's aiohttp transport, which maps every aiohttp connection error to httpx's
     ConnectTimeout, so that a refused connection or an unknown host read "Request timed out.".
-    Those are ConnectError here, as with httpx: the SDK says "Connection error." and retries."""
+    Those are ConnectError here, as with httpx: the SDK says "Connection error." and retries.
+    The aiohttp response is kept in the response's extensions: a stream is read from it directly."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
-            return await super().handle_async_request(request)
+            response = await super().handle_async_request(request)
         except httpx2.ConnectTimeout as error:
             if isinstance(error.__cause__, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
                 raise httpx2.ConnectError(str(error), request=request) from error.__cause__
             raise
+        if isinstance(response.stream, AiohttpResponseStream):
+            response.extensions[AIOHTTP_RESPONSE] = response.stream._aiohttp_response
+        return response
 
 
 def loopback_http_client(timeout_s: float) -> httpx2.AsyncClient:
@@ -153,48 +167,49 @@ class DictChunkStream:
     async def __aexit__(self, *_exc: object) -> None:
         await self._response.aclose()
 
+    def _body(self) -> AsyncIterator[bytes]:
+        """The body's pieces as they come: read from aiohttp itself when the transport kept its
+        response (four wrappers fewer per token, each a wake-up of cold code on a busy CPU),
+        through httpx otherwise or when it must be decoded (Content-Encoding)."""
+        raw: aiohttp.ClientResponse | None = self._response.extensions.get(AIOHTTP_RESPONSE)
+        if raw is None or self._response.headers.get("content-encoding", "identity") != "identity":
+            body: AsyncIterator[bytes] = self._response.aiter_bytes()
+            return body
+        return raw.content.iter_any()
+
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         done = False  # every OpenAI-compatible stream ends with `data: [DONE]`
         closed = StreamInterruptedError(
             "upstream_disconnected", "The model server closed the connection before the reply was finished."
         )
         try:
-            async for chunk in self._chunks():
-                if chunk is None:
+            async for data in sse_data(self._body()):
+                # Read on to the body's end after [DONE]: a connection is reused only when it was read whole.
+                if done or not data:
+                    continue
+                if data.startswith("[DONE]"):
                     done = True
-                else:
-                    yield chunk
-        except httpx2.ReadTimeout as error:
+                    continue
+                chunk = orjson.loads(data)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    error = chunk["error"]
+                    message = error.get("message") if isinstance(error, dict) else None
+                    raise openai.APIError(
+                        message=str(message or "the server reported an error while streaming"),
+                        request=self._response.request,
+                        body=error,
+                    )
+                yield chunk
+        except (httpx2.ReadTimeout, aiohttp.SocketTimeoutError) as error:
             if not done:
                 silence = f"{self._timeout_s:g} s" if self._timeout_s else "too long"
                 message = f"The model server sent nothing for {silence} and was given up on."
                 raise StreamInterruptedError("upstream_timeout", message) from error
-        except httpx2.TransportError as error:  # aiohttp's adapter says ConnectTimeout for a dropped connection
+        except (httpx2.TransportError, aiohttp.ClientError) as error:  # httpx's aiohttp adapter: ConnectTimeout
             if not done:
                 raise closed from error
         if not done:
             raise closed
-
-    async def _chunks(self) -> AsyncIterator[dict[str, Any] | None]:
-        """The stream's chunks, then None once `[DONE]` has come."""
-        done = False
-        async for data in sse_data(self._response.aiter_bytes()):
-            # Read on to the body's end after [DONE]: a connection is reused only when it was read whole.
-            if not done and data.startswith("[DONE]"):
-                done = True
-                yield None
-            if done or not data:
-                continue
-            chunk = json.loads(data)
-            if isinstance(chunk, dict) and chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else None
-                raise openai.APIError(
-                    message=str(message or "the server reported an error while streaming"),
-                    request=self._response.request,
-                    body=error,
-                )
-            yield chunk
 
 
 class DictChunkCompletions:
@@ -226,6 +241,25 @@ class DictChunkCompletions:
         return getattr(self._completions, name)
 
 
+def token_text(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries nothing else, as almost every chunk of a reply does (one
+    token); None for any other chunk (role, usage, finish reason, progress, tool calls)."""
+    choices = chunk.get("choices")
+    if not choices or len(choices) != 1 or chunk.get("usage") or "prompt_progress" in chunk:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if not isinstance(delta, dict) or choice.get("finish_reason") or choice.get("logprobs"):
+        return None
+    text = delta.get("content")
+    if not isinstance(text, str) or not text or delta.get("role") not in (None, "assistant"):
+        return None
+    for key, value in delta.items():  # servers add keys of their own, null in a plain token (vLLM)
+        if value is not None and key not in ("content", "role"):
+            return None
+    return text
+
+
 class ProgressChatOpenAI(ChatOpenAI):
     """ChatOpenAI for OpenAI-compatible servers, streaming dict chunks (see the module's
     docstring). It also keeps the prompt progress of llama.cpp's llama-server: asked with
@@ -254,3 +288,35 @@ class ProgressChatOpenAI(ChatOpenAI):
         if generation is not None and isinstance(progress, dict):
             generation.message.response_metadata["prompt_progress"] = progress
         return generation
+
+    async def stream_pieces(self, messages: list[BaseMessage]) -> AsyncGenerator[ReplyPiece, None]:
+        """The reply as ChatOpenAI's `_astream` streams it (the same request, chunks and errors),
+        except that a chunk holding only a token's text comes as that text: building a
+        ChatGenerationChunk and an AIMessageChunk (their validators) for every token was the
+        largest part of the backend's work per token, which it takes from the engine's two cores
+        (docs/benchmarks.md). Other chunks (the first, usage, finish reason, prompt progress) are
+        AIMessageChunks with their generation info in response_metadata, as stream_reply gives."""
+        kwargs: dict[str, Any] = {"stream": True}
+        if self._should_stream_usage():
+            kwargs["stream_options"] = {"include_usage": True}
+        payload = self._get_request_payload(messages, **kwargs)
+        if (
+            self._use_responses_api({**kwargs, **self.model_kwargs})
+            or "response_format" in payload
+            or self.include_response_headers
+            or self._uses_gateway
+        ):  # ChatOpenAI's other ways of streaming: as they are
+            async for piece in message_pieces(self, messages):
+                yield piece
+            return
+        try:
+            async with await self.async_client.create(**payload) as chunks:
+                async for chunk in chunks:
+                    if (text := token_text(chunk)) is not None:
+                        yield text
+                    elif generation := self._convert_chunk_to_generation_chunk(chunk, AIMessageChunk, None):
+                        yield with_generation_info(generation)
+        except openai.BadRequestError as error:
+            _handle_openai_bad_request(error)
+        except openai.APIError as error:
+            _handle_openai_api_error(error)

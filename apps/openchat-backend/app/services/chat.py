@@ -30,7 +30,7 @@ from typing import Any, Literal
 import anyio
 import anyio.lowlevel
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +41,7 @@ from app.core.errors import ACCOUNT_GONE, ApiError
 from app.core.metrics import CHAT_REPLIES, TIME_TO_FIRST_TOKEN, TOKENS_PER_SECOND
 from app.llm.engine import PROMPT_BATCH_TOKENS, EngineBusyError, EngineProcess, EngineUnavailableError
 from app.llm.registry import ChatOptions, ModelInfo, ModelRegistry
-from app.llm.streaming import StreamInterruptedError, stream_reply
+from app.llm.streaming import ReplyPiece, StreamInterruptedError, stream_reply
 from app.schemas import (
     TEMPERATURE,
     TOP_P,
@@ -135,12 +135,12 @@ class ReplyState:
     first_progress: ProgressEvent | None = None
     progress_at: float | None = None  # when the last progress event was sent
 
-    def event(self, chunk: AIMessageChunk, now: float) -> TokenEvent | ProgressEvent | None:
-        """What the client is told of a chunk: its text or, until the first token of a long
+    def event(self, piece: ReplyPiece, now: float) -> TokenEvent | ProgressEvent | None:
+        """What the client is told of a piece: its text or, until the first token of a long
         prompt, how much of it the model has read (at most every PROGRESS_INTERVAL_S)."""
-        if text := self.absorb(chunk, now):
+        if text := self.absorb(piece, now):
             return TokenEvent(content=text)
-        progress = prompt_progress(chunk) if self.first_token_at is None else None
+        progress = prompt_progress(piece) if self.first_token_at is None else None
         if progress is None:
             return None
         self.first_progress = self.first_progress or progress
@@ -151,13 +151,16 @@ class ReplyState:
         self.progress_at = now
         return progress
 
-    def absorb(self, chunk: AIMessageChunk, now: float) -> str:
-        if chunk.usage_metadata:
-            self.usage = dict(chunk.usage_metadata)
-        reason = chunk.response_metadata.get("finish_reason")
-        if reason:
-            self.finish_reason = reason
-        text = chunk.text
+    def absorb(self, piece: ReplyPiece, now: float) -> str:
+        if isinstance(piece, str):  # a token: the usual piece
+            text = piece
+        else:
+            if piece.usage_metadata:
+                self.usage = dict(piece.usage_metadata)
+            reason = piece.response_metadata.get("finish_reason")
+            if reason:
+                self.finish_reason = reason
+            text = piece.text
         if text:
             self.parts.append(text)
             self.token_events += 1
@@ -167,9 +170,9 @@ class ReplyState:
         return text
 
 
-def prompt_progress(chunk: AIMessageChunk) -> ProgressEvent | None:
+def prompt_progress(piece: ReplyPiece) -> ProgressEvent | None:
     """The prompt progress a chunk carries (the local engine's, app/llm/openai_compatible.py)."""
-    raw = chunk.response_metadata.get("prompt_progress")
+    raw = None if isinstance(piece, str) else piece.response_metadata.get("prompt_progress")
     if not isinstance(raw, dict):
         return None
     try:
@@ -184,11 +187,13 @@ def long_prompt(first_progress: ProgressEvent) -> bool:
     return first_progress.total - first_progress.processed > LONG_PROMPT_TOKENS
 
 
-def begins_response(chunk: AIMessageChunk) -> bool:
-    """Whether the response may begin with this chunk: text, the end, or the progress of a long prompt."""
-    if chunk.text or chunk.usage_metadata:
+def begins_response(piece: ReplyPiece) -> bool:
+    """Whether the response may begin with this piece: text, the end, or the progress of a long prompt."""
+    if isinstance(piece, str):
         return True
-    progress = prompt_progress(chunk)
+    if piece.text or piece.usage_metadata:
+        return True
+    progress = prompt_progress(piece)
     return progress is not None and long_prompt(progress)
 
 
@@ -319,8 +324,8 @@ class Reply:
     state: ReplyState = field(default_factory=ReplyState)
     ended: bool = False  # finish() has run: the reply is stored as it ended
     places: AsyncExitStack = field(default_factory=AsyncExitStack)
-    stream: AsyncGenerator[AIMessageChunk, None] | None = None
-    early: list[tuple[AIMessageChunk, float]] = field(default_factory=list)  # with the time each arrived
+    stream: AsyncGenerator[ReplyPiece, None] | None = None
+    early: list[tuple[ReplyPiece, float]] = field(default_factory=list)  # with the time each arrived
     engine: EngineProcess | None = None
     engine_lifetime: int = 0
     chat_model: BaseChatModel | None = None
@@ -341,24 +346,28 @@ class Reply:
                 yield StartEvent(id=self.conversation_id, message_id=self.message_id, model=self.model.id)
                 if self.omitted:
                     yield TrimmedEvent(omitted_messages=self.omitted)
-                for chunk, arrived in self.early:
-                    if event := state.event(chunk, arrived):
+                for piece, arrived in self.early:
+                    if event := state.event(piece, arrived):
                         yield event
                 # Runs once these lines are written: the response writes them when this waits.
                 self.start_storing()
-                turn_began = time.monotonic()
-                async for chunk in self.stream:
+                turn_began = last = time.monotonic()
+                async for piece in self.stream:
                     now = time.monotonic()
-                    if event := state.event(chunk, now):
+                    if now - last > TURN_S:
+                        # A gap: this reply waited for the piece, and the other requests ran meanwhile.
+                        turn_began = now
+                    last = now
+                    if event := state.event(piece, now):
                         yield event
                     if now > self.deadline and state.usage is None:
                         state.finish_reason = "length"  # a runaway reply: end it as if max_tokens was hit
                         break
                     if now - turn_began > TURN_S:
-                        # Tokens already received are read and sent without waiting: let the
-                        # other requests (a new one's first token) run before going on.
+                        # Pieces already received are read and sent without waiting (a fast remote
+                        # engine): let the other requests (a new one's first token) run before going on.
                         await anyio.lowlevel.checkpoint()
-                        turn_began = time.monotonic()
+                        turn_began = last = time.monotonic()
                 outcome = "complete"
             except Exception as error:  # in-band: the stream has begun
                 outcome = "error"

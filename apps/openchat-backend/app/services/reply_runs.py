@@ -26,17 +26,13 @@ from dataclasses import dataclass, field
 import anyio
 from redis.exceptions import RedisError
 
-from app.schemas import ErrorEvent, StreamEvent
+from app.schemas import ErrorEvent, ndjson_line
 from app.services.chat import Reply
 from app.services.reply_relay import ReplyRelay, is_last_line
 
 log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 5.0  # the longest POST /stop waits for the stopped reply to be stored
-
-
-def encode(event: StreamEvent) -> bytes:
-    return (event.model_dump_json() + "\n").encode()
 
 
 class ReplyRun:
@@ -148,17 +144,19 @@ class ReplyRuns:
                 events = reply.events()
                 async with aclosing(events):
                     async for event in events:
-                        run.add(encode(event))
+                        run.add(ndjson_line(event))
                         if run.scope.cancel_called:
                             # Stopped while tokens come without a pause (a burst, or a stop sent while
                             # it started): the scope's cancellation waits for one; closing the events
                             # stores the reply `cancelled` (Reply.events) at once.
                             break
             if not run.lines or not is_last_line(run.lines[-1]):
-                run.add(encode(reply.stopped_end_event()))  # stopped: events() sends no `end`
+                run.add(ndjson_line(reply.stopped_end_event()))  # stopped: events() sends no `end`
         except Exception:  # a bug: the readers must still see the stream end
             log.exception("The resumable reply %s failed", run.message_id)
-            run.add(encode(ErrorEvent(code="server_error", message="The server failed while replying. Press Retry.")))
+            run.add(
+                ndjson_line(ErrorEvent(code="server_error", message="The server failed while replying. Press Retry."))
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 await reply.abandon()  # stopped before its events were read: stored `cancelled` here

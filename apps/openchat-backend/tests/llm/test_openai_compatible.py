@@ -1,14 +1,27 @@
-"""The SSE reading of the openai-compatible chat model: the fast path for one event per piece
-and the full decoder for everything else give the same data."""
+"""The openai-compatible chat model's streaming: the SSE reading (the fast path for one event per
+piece and the full decoder for everything else give the same data), and its pieces (a token's
+text alone, every other chunk as ChatOpenAI makes it)."""
 
+import gzip
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from app.core.config import BACKEND_DIR
-from app.llm.openai_compatible import sse_data
+from app.llm.openai_compatible import ProgressChatOpenAI, remote_http_client, sse_data, token_text
+from app.llm.streaming import message_pieces
+from benchmarks.fake_engine import make_app
+from tests.api.conftest import fake_reply
+from tests.conftest import serving
 
 
 async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
@@ -82,3 +95,76 @@ print(sorted(set(sys.modules) - before))
         [sys.executable, "-c", script], cwd=BACKEND_DIR, capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def token_chunk(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": None, **extra.pop("choice", {})}
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "choices": [choice], **extra}
+
+
+@pytest.mark.parametrize(
+    ("chunk", "text"),
+    [
+        (token_chunk({"content": "Hi"}), "Hi"),
+        (token_chunk({"content": " there", "role": "assistant"}), " there"),
+        (token_chunk({"content": "x", "reasoning_content": None, "tool_calls": None}), "x"),  # vLLM's nulls
+        (token_chunk({"role": "assistant", "content": None}), None),  # the opening chunk
+        (token_chunk({"content": ""}), None),
+        (token_chunk({}, choice={"finish_reason": "stop"}), None),
+        (token_chunk({"content": "end"}, choice={"finish_reason": "length"}), None),
+        (token_chunk({"content": "Hi"}, choice={"logprobs": {"content": []}}), None),
+        (token_chunk({"content": "Hi"}, usage={"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}), None),
+        (token_chunk({"content": "Hi"}, prompt_progress={"total": 9, "processed": 9}), None),
+        (token_chunk({"content": "", "tool_calls": [{"index": 0, "function": {"name": "f"}}]}), None),
+        (token_chunk({"content": "Hi", "role": "user"}), None),
+        ({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}, None),
+    ],
+)
+def test_only_a_chunk_holding_nothing_but_text_is_a_plain_token(chunk: dict[str, Any], text: str | None) -> None:
+    assert token_text(chunk) == text
+
+
+def chat_model(base_url: str) -> ProgressChatOpenAI:
+    return ProgressChatOpenAI(
+        model="fake-model",
+        base_url=base_url,
+        api_key="k",
+        stream_usage=True,
+        max_retries=0,
+        http_async_client=remote_http_client(base_url, 30),
+    )
+
+
+def summary(chunks: list[AIMessageChunk]) -> list[tuple[str, Any, Any]]:
+    return [(c.text, c.usage_metadata, c.response_metadata.get("finish_reason")) for c in chunks]
+
+
+async def test_tokens_stream_as_their_text_and_every_other_chunk_as_chatopenai_makes_it() -> None:
+    """stream_pieces against ChatOpenAI's own streaming (message_pieces), from the same server."""
+    async with serving(make_app(tokens=6)) as url:
+        model = chat_model(f"{url}/v1")
+        pieces = [piece async for piece in model.stream_pieces([HumanMessage("Hi")])]
+        chunks = [chunk async for chunk in message_pieces(model, [HumanMessage("Hi")])]
+    texts = [piece for piece in pieces if isinstance(piece, str)]
+    assert texts == [chunk.text for chunk in chunks if chunk.text] and "".join(texts) == fake_reply(6)
+    others = [piece for piece in pieces if not isinstance(piece, str)]
+    assert summary(others) == summary([chunk for chunk in chunks if not chunk.text])
+    assert others[-1].usage_metadata and others[-1].usage_metadata["output_tokens"] == 6
+    assert any(chunk.response_metadata.get("finish_reason") == "stop" for chunk in others)
+
+
+async def test_a_compressed_stream_is_decoded() -> None:
+    """aiohttp's body is read as it comes only when it is not encoded; a gzipped stream (a proxy
+    in front of the server may compress it) goes through the decoder."""
+    words = ["Hello", " gz", "ipped"]
+    events = [token_chunk({"role": "assistant", "content": None})] + [token_chunk({"content": w}) for w in words]
+    body = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
+
+    async def completions(_request: Request) -> Response:
+        headers = {"Content-Encoding": "gzip"}
+        return Response(gzip.compress(body), media_type="text/event-stream", headers=headers)
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    async with serving(app) as url:
+        pieces = [piece async for piece in chat_model(f"{url}/v1").stream_pieces([HumanMessage("Hi")])]
+    assert [piece for piece in pieces if isinstance(piece, str)] == words

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import ChatServiceDep, CurrentUserId, RateLimitsDep
-from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent, error_responses
+from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent, error_responses, ndjson_line
 from app.services.reply_runs import ReplyRuns
 
 router = APIRouter(tags=["chat"])
@@ -116,7 +116,7 @@ async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[by
     # Closing the body closes the events too, so that a reply whose client left is stored at once.
     async with aclosing(events):
         async for event in events:
-            yield (event.model_dump_json() + "\n").encode()
+            yield ndjson_line(event)
 
 
 @router.post(
