@@ -57,12 +57,16 @@ async def test_closing_the_stream_early_stops_generation_in_the_engine(registry:
             decoded_at_close = slot["next_token"][0]["n_decoded"]
             break
     await stream.aclose()
+    # What it had decoded once the close was done (this process may take a moment to run it on a busy machine).
+    slot = engine_slots(engine)[0]
+    decoded_after_close = slot["next_token"][0]["n_decoded"] if slot["is_processing"] else 0
     deadline = time.monotonic() + 10
     while not engine_idle(engine):
         assert time.monotonic() < deadline, "the engine kept generating after the stream was closed"
         await asyncio.sleep(0.02)  # the loop must run: closing the HTTP stream happens on it
     # The engine generated only a token or two past the close, far from the 400 allowed.
-    assert engine_tokens_generated(engine) - generated_before <= max(received, decoded_at_close) + 3
+    closed_at = max(received, decoded_at_close, decoded_after_close)
+    assert engine_tokens_generated(engine) - generated_before <= closed_at + 3
     reply = await model.ainvoke("Say OK.")
     assert reply.text
 
