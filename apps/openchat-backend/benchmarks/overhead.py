@@ -337,6 +337,11 @@ PROFILE_NOTES = [
     "- Together, against the commit before them in one A/B run (16 runs each): 423 -> 289 µs per token, "
     "decode 0.986x -> 1.000x of the engine directly (medians of each path; the medians of the per-run "
     "ratios 0.984x -> 0.995x).",
+    "- The same comparison once more, an hour later: 544 -> 358 µs per token, decode 0.969x -> 0.988x. "
+    "This section's real-engine measurement, repeated three times after the run below (20 runs per path "
+    "each): OpenChat 0.991x, 0.981x and 0.991x with TTFT added +9.9, +9.3 and +11.5 ms; Open WebUI 0.990x, "
+    "0.989x and 0.999x. Both real-engine targets now sit inside the spread between runs; a bare Starlette "
+    "relay through aiohttp measured 0.991x.",
     "",
     "TTFT added on the real engine: +7.2, +9.8 and +14.6 ms in three runs of this section before the change "
     "below. Where it went, from the backend's own marks against the client's clock (30 requests of 16 tokens, "
