@@ -295,10 +295,7 @@ def ndjson_line(event: StreamEvent) -> bytes:
     encoded by orjson between fixed bytes: the same bytes as pydantic writes (tests/test_schemas.py),
     with less work for each token on a CPU the engine keeps busy."""
     if type(event) is TokenEvent:
-        try:
-            return TOKEN_LINE_START + orjson.dumps(event.content) + b"}\n"
-        except orjson.JSONEncodeError:  # a lone surrogate, which orjson refuses: pydantic decides
-            pass
+        return TOKEN_LINE_START + orjson.dumps(event.content) + b"}\n"
     return event.model_dump_json().encode() + b"\n"
 
 
