@@ -707,6 +707,8 @@ class ChatService:
             temperature=data.temperature if data.temperature is not None else TEMPERATURE.default,
             top_p=data.top_p if data.top_p is not None else TOP_P.default,
             max_tokens=max_tokens,
+            # prompt_tokens is at least the prompt's length, and a shorter prompt shows no progress.
+            prompt_progress=prompt_tokens > LONG_PROMPT_TOKENS,
         )
         return Reply(
             conversation_id=request.id,

@@ -2,6 +2,7 @@
 that sends progress chunks like the local engine's; the real engine is in tests/integration)."""
 
 import json
+from types import SimpleNamespace
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,34 @@ async def test_the_response_begins_at_a_long_prompts_progress_and_a_short_one_wa
     # Most of a long prompt read from the cache leaves a short one to read.
     cached = await fake(progress=[(1500, 1500 + LONG_PROMPT_TOKENS)], fail_at=0)
     assert (await cached.post("/api/v1/chat", json={**BODY, "id": "conv-3"})).status_code == 500
+
+
+async def test_the_model_is_asked_for_progress_only_when_the_prompt_is_longer_than_one_step(
+    make_settings: Callable[..., Settings], make_client: Any
+) -> None:
+    # Asking costs the engine time before its first token; a shorter prompt would show nothing.
+    registry = FakeRegistry(make_settings())
+    client = await make_client(make_settings(), registry)
+    assert (await client.post("/api/v1/chat", json=BODY)).status_code == 200
+    assert registry.last_model is not None and registry.last_model.options is not None
+    assert registry.last_model.options.prompt_progress is False
+    long = {"id": "conv-2", "messages": [{"role": "user", "content": "word " * LONG_PROMPT_TOKENS}]}
+    assert (await client.post("/api/v1/chat", json=long)).status_code == 200
+    assert registry.last_model.options.prompt_progress is True
+
+
+def test_the_local_engine_is_asked_for_progress_only_when_the_options_say_so(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    registry = ModelRegistry(make_settings())
+    engine = SimpleNamespace(base_url="http://127.0.0.1:9", api_key="k")
+    monkeypatch.setattr(registry, "engine", lambda info: engine)
+    info = ModelInfo(id="m", name="m", provider="local", context_length=4096, path=tmp_path / "m.gguf")
+    short = registry.chat_model(info, ChatOptions(temperature=0.7, top_p=0.95, max_tokens=64))
+    long = registry.chat_model(info, ChatOptions(temperature=0.7, top_p=0.95, max_tokens=64, prompt_progress=True))
+    assert isinstance(short, ProgressChatOpenAI) and isinstance(long, ProgressChatOpenAI)
+    assert short.extra_body == {"max_tokens": 64}
+    assert long.extra_body == {"max_tokens": 64, "return_progress": True}
 
 
 def test_progress_is_sent_at_most_every_interval_and_only_before_the_first_token() -> None:
