@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,11 @@ MEMORY_CHATS = (1_000, 10_000)
 MEMORY_CONCURRENCY = 16
 REAL_PROMPT = "Explain what a hash map is and show a short Python example."
 REAL_MAX_TOKENS = 128
+# Before each request on the real engine: a user's next message finds the engine idle. Sent the
+# moment the previous stream ended, a request found the engine still busy with that one (several
+# ms of its CPU after the last token) or its threads still awake, by chance of each path's timing:
+# TTFT added +13.7 ms back to back, +4.9 ms after 0.5 s (16 runs each, 2026-12-07).
+REAL_IDLE_S = 0.5
 
 
 @dataclass
@@ -187,6 +193,7 @@ def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
         paths = ("api", "engine", "peer")
         for run in range(runs + 1):  # run 0 fills the engine's cache with the prompt on every path
             for path in paths[run % 3 :] + paths[: run % 3]:
+                time.sleep(REAL_IDLE_S)
                 if path == "api":
                     stream = api_chat(backend.client, model_id, messages, REAL_MAX_TOKENS)
                 elif path == "engine":
@@ -356,6 +363,23 @@ PROFILE_NOTES = [
     "is slower; reads of the user's conversations wait for that write). A/B in one backend, 80 runs each "
     "(medians): +8.2 -> +6.8 ms and +7.9 -> +6.8 ms; with no check at all +6.0 to +6.6 ms.",
     "",
+    "Later the same day: (1) the local engine was asked for its prompt progress on every request, which a "
+    "prompt read in one step never shows; asked directly, the engine's first token came later with it "
+    "(21.1 vs 23.6 ms p50, 30 runs each, alternating). It is asked only when the prompt may be longer than one "
+    "of its batches (A/B, 16 runs each: +4.3 -> +3.8 ms). (2) This section sent each request the moment the "
+    "previous stream ended, and the engine was then still busy with that one (3-8 ms of its CPU after the last "
+    "token) or its threads still awake, depending on each path's timing: back to back, TTFT added was +13.7 ms "
+    "(the engine directly 20.6 ms p50); with 0.5 s of idle before each request, as a user's next message "
+    "finds the engine, +4.9 ms (24.4 ms). The runs now wait 0.5 s before each request.",
+    "",
+    "Decode: backend CPU per token, measured the same way in one run beside Open WebUI in front of the same "
+    "engine (14 runs each): OpenChat 354 µs (0.981x), Open WebUI 289 µs (0.984x). Removing, as an experiment, "
+    "the token's pydantic event, three of our middlewares' send wrappers and the response's write marker took "
+    "344 -> 320 µs per token (A/B, 14 runs each): not landed, a few tenths of a percent of decode speed. "
+    "With both changes above, this section's real-engine measurement in three runs (the last one is the run "
+    "below): TTFT added +7.1, +7.2 and +9.8 ms; decode 0.988x, 0.992x and 0.977x; Open WebUI +14.5, +12.7 and "
+    "+15.7 ms, 0.995x, 0.999x and 0.983x.",
+    "",
     "Per-token and per-request costs on this VM vary by up to 30 % from one minute to the next (another "
     "tenant's load): compare peers within one run, as the tables above do, not across runs.",
     "",
@@ -434,7 +458,9 @@ def render(results: OverheadResults, plots: list[str]) -> list[str]:
             f'{real.model_id}, the engine OpenChat started (llama-server), one stream: "{REAL_PROMPT}" with '
             f"temperature 0 and max_tokens {REAL_MAX_TOKENS}, the same prompt on every run and path, so that the "
             "engine finds it in its cache and TTFT is one decoding step plus what each path adds. "
-            f"{real.runs} runs per path, taking turns; medians. Summary titles are off in this backend (a title "
+            f"{real.runs} runs per path, taking turns, each request {REAL_IDLE_S:g} s after the previous one ended "
+            "(as a user's next message finds the engine idle; sent at once, a request found it still busy with the "
+            "previous one, by chance of each path's timing); medians. Summary titles are off in this backend (a title "
             "is one more generation after a conversation's first reply).",
             "",
             "| path | TTFT p50 (ms) | TTFT added (ms) | decode tokens/s | decode vs the engine directly |",
