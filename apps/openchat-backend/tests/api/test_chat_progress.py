@@ -2,8 +2,8 @@
 that sends progress chunks like the local engine's; the real engine is in tests/integration)."""
 
 import json
-from types import SimpleNamespace
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
