@@ -232,10 +232,16 @@ def wait_for(url: str, process: subprocess.Popen[bytes], what: str, timeout: flo
 
 
 @contextlib.contextmanager
-def python_server(module: str, port: int, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m <module> --port <port> ...` from the backend directory, stopped on exit."""
+def python_server(
+    module: str, port: int, *args: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m <module> --port <port> ...` from the backend directory (with `env` added to the
+    environment), stopped on exit."""
     process = subprocess.Popen(
-        [sys.executable, "-m", module, "--port", str(port), *args], cwd=BACKEND_DIR, stdin=subprocess.DEVNULL
+        [sys.executable, "-m", module, "--port", str(port), *args],
+        cwd=BACKEND_DIR,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     try:
         yield process
