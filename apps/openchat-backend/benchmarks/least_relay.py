@@ -20,7 +20,8 @@ from typing import Any, cast
 import orjson
 import uvloop
 
-TOKEN_LINE_START = b'{"type":"token","content":'
+from app.schemas import TOKEN_LINE_START
+from benchmarks.measure import OPENAI_ROLES
 
 
 def chunk(body: bytes) -> bytes:
@@ -104,10 +105,7 @@ class ClientConnection(asyncio.Protocol):
         options = request.get("data") or {}
         upstream = {
             "model": options.get("model", "model"),
-            "messages": [
-                {"role": "assistant" if m["role"] == "ai" else m["role"], "content": m["content"]}
-                for m in request["messages"]
-            ],
+            "messages": [{"role": OPENAI_ROLES[m["role"]], "content": m["content"]} for m in request["messages"]],
             "temperature": options.get("temperature", 0.7),
             "top_p": options.get("top_p", 0.95),
             "max_tokens": options.get("max_tokens", 512),
