@@ -6,7 +6,8 @@ back to a dict, and to a task that ChatOpenAI starts per chunk to time it out. I
 local engine, which keeps both cores busy, each token's wake-up ran cold code: every layer it
 went through cost tens of microseconds, taken from the engine. This keeps ChatOpenAI (its
 request payload, its dict-to-message conversion, its errors) and changes only that:
-- chunks are parsed once (orjson), from the bytes aiohttp received, and reach ChatOpenAI as the
+- chunks are parsed once (orjson), from the bytes the HTTP transport received (aiohttp for a
+  remote server, app/llm/loopback_http.py for the local engine), and reach ChatOpenAI as the
   dicts it wants;
 - a stalled server is caught by the HTTP read timeout (per socket read), not by a task per chunk;
 - `stream_pieces` gives a token's text as it is, and every other chunk as ChatOpenAI makes it.
@@ -30,6 +31,7 @@ from openai._streaming import SSEDecoder
 from openai._vendor.httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
 from pydantic import Field, model_validator
 
+from app.llm.loopback_http import RESPONSE_READER, LoopbackTransport
 from app.llm.streaming import ReplyPiece, StreamInterruptedError, message_pieces, with_generation_info
 
 # The longest a local engine may stay silent (or take to connect) before the reply fails;
@@ -107,19 +109,11 @@ class ModelServerTransport(AiohttpTransport):
 
 
 def loopback_http_client(timeout_s: float) -> httpx2.AsyncClient:
-    """The HTTP client for a local engine: the openai SDK's aiohttp transport (`openai[aiohttp]`,
-    its DefaultAioHttpClient), with a new connection per request. At a real engine's pace each
-    token wakes the backend on its own; aiohttp's C parser and its one read timer per connection
-    cost about 200 µs less of the backend's CPU per token than httpx's (docs/benchmarks.md), on
-    the two cores the engine computes with.
-    A new loopback connection per request (microseconds): llama-server closes kept-alive
-    connections on its own schedule, and a request sent on one as it closed failed with "Server
-    disconnected without sending a response" (about 1 in 65 quick requests)."""
-
-    def session() -> aiohttp.ClientSession:  # made on first use, inside the event loop
-        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-
-    return openai.DefaultAioHttpClient(transport=ModelServerTransport(client=session), timeout=timeout_s)
+    """The HTTP client for a local engine: httptools in a protocol of its own (app/llm/loopback_http.py),
+    a new connection per request. At a real engine's pace each token wakes the backend on its
+    own, on the two cores the engine computes with: this reader costs less of the backend's CPU
+    per token than aiohttp's, as aiohttp's did than httpx's (docs/benchmarks.md, section 6)."""
+    return openai.DefaultAsyncHttpxClient(transport=LoopbackTransport(), timeout=timeout_s)
 
 
 def environment_proxy(url: str) -> httpx2.Proxy | None:
@@ -168,14 +162,18 @@ class DictChunkStream:
         await self._response.aclose()
 
     def _body(self) -> AsyncIterator[bytes]:
-        """The body's pieces as they come: read from aiohttp itself when the transport kept its
-        response (four wrappers fewer per token, each a wake-up of cold code on a busy CPU),
-        through httpx otherwise or when it must be decoded (Content-Encoding)."""
-        raw: aiohttp.ClientResponse | None = self._response.extensions.get(AIOHTTP_RESPONSE)
-        if raw is None or self._response.headers.get("content-encoding", "identity") != "identity":
-            body: AsyncIterator[bytes] = self._response.aiter_bytes()
-            return body
-        return raw.content.iter_any()
+        """The body's pieces as they come: read from the transport's own reader when it kept one
+        (the local engine's, or aiohttp's response: four wrappers fewer per token, each a wake-up
+        of cold code on a busy CPU), through httpx otherwise or when it must be decoded
+        (Content-Encoding)."""
+        if self._response.headers.get("content-encoding", "identity") == "identity":
+            if (reader := self._response.extensions.get(RESPONSE_READER)) is not None:
+                pieces: AsyncIterator[bytes] = reader.pieces()
+                return pieces
+            if (raw := self._response.extensions.get(AIOHTTP_RESPONSE)) is not None:
+                return raw.content.iter_any()  # type: ignore[no-any-return]
+        body: AsyncIterator[bytes] = self._response.aiter_bytes()
+        return body
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         done = False  # every OpenAI-compatible stream ends with `data: [DONE]`

@@ -17,7 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.core.config import BACKEND_DIR
-from app.llm.openai_compatible import ProgressChatOpenAI, remote_http_client, sse_data, token_text
+from app.llm.openai_compatible import (
+    ProgressChatOpenAI,
+    loopback_http_client,
+    remote_http_client,
+    sse_data,
+    token_text,
+)
 from app.llm.streaming import message_pieces
 from benchmarks.fake_engine import make_app
 from tests.api.conftest import fake_reply
@@ -124,14 +130,15 @@ def test_only_a_chunk_holding_nothing_but_text_is_a_plain_token(chunk: dict[str,
     assert token_text(chunk) == text
 
 
-def chat_model(base_url: str) -> ProgressChatOpenAI:
+def chat_model(base_url: str, local: bool = False) -> ProgressChatOpenAI:
+    """The chat model as the registry makes it for a remote server, or for a local engine."""
     return ProgressChatOpenAI(
         model="fake-model",
         base_url=base_url,
         api_key="k",
         stream_usage=True,
         max_retries=0,
-        http_async_client=remote_http_client(base_url, 30),
+        http_async_client=loopback_http_client(30) if local else remote_http_client(base_url, 30),
     )
 
 
@@ -139,10 +146,12 @@ def summary(chunks: list[AIMessageChunk]) -> list[tuple[str, Any, Any]]:
     return [(c.text, c.usage_metadata, c.response_metadata.get("finish_reason")) for c in chunks]
 
 
-async def test_tokens_stream_as_their_text_and_every_other_chunk_as_chatopenai_makes_it() -> None:
-    """stream_pieces against ChatOpenAI's own streaming (message_pieces), from the same server."""
+@pytest.mark.parametrize("local", [False, True], ids=["remote", "local-engine"])
+async def test_tokens_stream_as_their_text_and_every_other_chunk_as_chatopenai_makes_it(local: bool) -> None:
+    """stream_pieces against ChatOpenAI's own streaming (message_pieces), from the same server,
+    through either HTTP client."""
     async with serving(make_app(tokens=6)) as url:
-        model = chat_model(f"{url}/v1")
+        model = chat_model(f"{url}/v1", local)
         pieces = [piece async for piece in model.stream_pieces([HumanMessage("Hi")])]
         chunks = [chunk async for chunk in message_pieces(model, [HumanMessage("Hi")])]
     texts = [piece for piece in pieces if isinstance(piece, str)]
