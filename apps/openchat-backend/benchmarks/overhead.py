@@ -108,6 +108,7 @@ class RealEngine:
     engine: list[Stream] = field(default_factory=list)
     peer: list[Stream] = field(default_factory=list)  # Open WebUI in front of the same engine
     least: list[Stream] = field(default_factory=list)  # benchmarks/least_relay.py in front of it
+    floor: list[Stream] = field(default_factory=list)  # benchmarks/floor.py --local in front of it
     cpu_s: dict[str, float] = field(default_factory=dict)  # a path's server CPU over its measured runs
 
     @staticmethod
@@ -206,14 +207,14 @@ def peer_chat(client: httpx.Client, peer: open_webui.Peer, messages: list[dict[s
 
 
 def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
-    """TTFT and decode speed through the API, through Open WebUI, through the least relay and
-    from the engine directly, taking turns run by run (the order rotates)."""
-    log(f"== 6. overhead on the real engine, {model_id}: API, Open WebUI, least relay, engine, {runs} runs each")
+    """TTFT and decode speed through the API, through Open WebUI, through the bare Starlette floor,
+    through the least relay and from the engine directly, taking turns run by run (the order rotates)."""
+    log(f"== 6. overhead on the real engine, {model_id}: API, Open WebUI, floor, least relay, engine, {runs} runs each")
     open_webui.install(open_webui.DEFAULT_VENV)
     result = RealEngine(model_id, runs)
     messages = [{"role": "user", "content": REAL_PROMPT}]
     engine = backend.engine(model_id)
-    relay_port = free_port()
+    relay_port, floor_port = free_port(), free_port()
     with (
         open_webui.serve(open_webui.DEFAULT_VENV, f"{engine.url}/v1", free_port(), model_id, engine.api_key) as peer,
         python_server(
@@ -223,14 +224,24 @@ def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
             str(engine.port),
             env={"ENGINE_API_KEY": engine.api_key},
         ) as relay,
+        python_server(
+            "benchmarks.floor",
+            floor_port,
+            "--engine",
+            f"{engine.url}/v1",
+            "--local",
+            env={"ENGINE_API_KEY": engine.api_key},
+        ) as bare,
         httpx.Client(timeout=600) as client,
         httpx.Client(base_url=f"http://127.0.0.1:{relay_port}", timeout=600) as relay_client,
+        httpx.Client(base_url=f"http://127.0.0.1:{floor_port}", timeout=600) as floor_client,
     ):
         wait_for(f"http://127.0.0.1:{relay_port}/", relay, "the least relay")
-        servers = {"api": backend.pid, "peer": peer.pid, "least": relay.pid}
-        paths = ("api", "engine", "peer", "least")
+        wait_for(f"http://127.0.0.1:{floor_port}/", bare, "the floor server")
+        servers = {"api": backend.pid, "peer": peer.pid, "floor": bare.pid, "least": relay.pid}
+        paths = ("api", "engine", "peer", "floor", "least")
         for run in range(runs + 1):  # run 0 fills the engine's cache with the prompt on every path
-            for path in paths[run % 4 :] + paths[: run % 4]:
+            for path in paths[run % len(paths) :] + paths[: run % len(paths)]:
                 time.sleep(REAL_IDLE_S)
                 cpu_before = cpu_seconds(servers[path]) if path in servers else 0.0
                 if path == "api":
@@ -239,6 +250,8 @@ def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
                     stream = engine_chat(engine, messages, REAL_MAX_TOKENS)
                 elif path == "peer":
                     stream = peer_chat(client, peer, messages, REAL_MAX_TOKENS)
+                elif path == "floor":
+                    stream = api_chat(floor_client, model_id, messages, REAL_MAX_TOKENS)
                 else:
                     stream = api_chat(relay_client, model_id, messages, REAL_MAX_TOKENS)
                 if not stream.ok:
@@ -252,7 +265,13 @@ def real_engine(backend: Backend, model_id: str, runs: int) -> RealEngine:
         "   "
         + "; ".join(
             f"{name}: TTFT {result.ttft(path):.1f} ms, {result.tps(path):.2f} tok/s"
-            for path, name in (("api", "API"), ("peer", "Open WebUI"), ("least", "least relay"), ("engine", "engine"))
+            for path, name in (
+                ("api", "API"),
+                ("peer", "Open WebUI"),
+                ("floor", "floor"),
+                ("least", "least relay"),
+                ("engine", "engine"),
+            )
         )
     )
     return result
@@ -523,6 +542,9 @@ def render(results: OverheadResults, plots: list[str]) -> list[str]:
             "is one more generation after a conversation's first reply). The least relay "
             "(`benchmarks/least_relay.py`) is what any server in between costs: uvloop protocols on both sides, the "
             "engine's stream parsed where it arrives and each token's NDJSON line written from there, no framework. "
+            "The floor (`benchmarks/floor.py --local`) is the least an ASGI app does: Starlette and uvicorn as "
+            "OpenChat runs them, the engine read as OpenChat reads it (`app/llm/loopback_http.py`), one generator "
+            "writing the same NDJSON lines; no auth, database, middleware or LangChain. "
             "Decode vs the engine directly: the median over rounds of the path's decode speed / the engine's in "
             "the same round (a round's paths run within seconds; the engine's own speed drifts from minute to "
             "minute). Server CPU: user + system time of the server's process over its runs / the tokens it sent.",
@@ -537,6 +559,7 @@ def render(results: OverheadResults, plots: list[str]) -> list[str]:
                 for path, name in (
                     ("api", "OpenChat API (POST /api/v1/chat)"),
                     ("peer", f"Open WebUI {open_webui.VERSION} (POST /api/chat/completions)"),
+                    ("floor", "floor (bare Starlette, benchmarks/floor.py --local)"),
                     ("least", "least relay (benchmarks/least_relay.py)"),
                     ("engine", "engine directly (/v1/chat/completions)"),
                 )
