@@ -26,13 +26,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from app.llm.loopback_http import RESPONSE_READER, LoopbackTransport
-from app.llm.openai_compatible import sse_data
-from app.schemas import TOKEN_LINE_START
-from benchmarks.measure import OPENAI_ROLES
-
 
 def make_local_app(engine_url: str, api_key: str) -> Starlette:
+    # Imported here: the fake-engine floor stays bare (its memory is in the capacity tables).
+    from app.llm.loopback_http import RESPONSE_READER, LoopbackTransport
+    from app.llm.openai_compatible import sse_data
+    from app.schemas import TOKEN_LINE_START
+    from benchmarks.measure import OPENAI_ROLES
+
     client = httpx2.AsyncClient(base_url=engine_url, transport=LoopbackTransport(), timeout=120)
     headers = {"Authorization": f"Bearer {api_key}"}
 

@@ -458,6 +458,25 @@ PROFILE_NOTES = [
     "average, what its ~300 µs more of CPU per token cost (aiohttp's stream reader, the ASGI send chain and "
     "the chat service's own steps, each a small share).",
     "",
+    "Then (2026-12-07, 15:00 UTC) the local engine's stream got a reader of its own "
+    "(`app/llm/loopback_http.py`): httptools, the C parser uvicorn serves with, in an asyncio Protocol; a "
+    "body piece is appended to a list and wakes the one reader; the silence limit is one timer per response, "
+    "moved only when it fires. aiohttp's reader had been 22 of the ~60 Python calls per token (a read timer "
+    "moved per piece, the stream reader's waiters, flow-control calls; cProfile in front of the fake engine). "
+    "A/B in front of the real engine (14 runs each): 357 -> 318 µs of backend CPU per token in the decode "
+    "window. A fifth path joined the table below, the bare Starlette floor reading the engine the same way "
+    "(`benchmarks/floor.py --local`): what an ASGI app costs at the least, as the least relay is what any "
+    "relay costs. In one run of 12 rounds, decode window: OpenChat 306 µs per token, the floor 222 µs, the "
+    "least relay 136 µs. The run below and two repeats of the real-engine table (20 rounds each): OpenChat "
+    "0.994x, 0.976x and 0.985x (TTFT added +3.9, +6.7 and +6.2 ms; server CPU 387-438 µs per token, whole "
+    "requests); Open WebUI 0.997x, 0.980x and 0.994x; the floor 0.997x, 0.989x and 0.991x (270-312 µs); the "
+    "least relay 0.995x, 0.991x and 0.995x (141-152 µs). One path's spread between runs (up to 1.8 %) is "
+    "larger than the gaps between paths; over these three runs OpenChat averages 0.985x, Open WebUI 0.990x, "
+    "the floor 0.992x and the least relay 0.994x. The ~120 µs per token between OpenChat and the floor is "
+    "OpenChat's own work: six ASGI send wrappers (request id, security headers, metrics, CORS and Starlette's "
+    "two error layers), the chat service's steps (the typed event, the reply's accounting) and four more "
+    "generator levels.",
+    "",
     "Per-token and per-request costs on this VM vary by up to 30 % from one minute to the next (another "
     "tenant's load): compare peers within one run, as the tables above do, not across runs.",
     "",

@@ -46,6 +46,7 @@ class ResponseReader(asyncio.Protocol):
         self._buffered = 0
         self._paused = False
         self._complete = False  # the whole response is in
+        self._ends_at_close = False  # a body with neither a length nor chunks ends with the connection
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None  # the reader's, while it waits for a piece
         self._silence_s = silence_s
@@ -66,6 +67,8 @@ class ResponseReader(asyncio.Protocol):
             self._fail(httpx2.RemoteProtocolError(f"Invalid HTTP response: {error}", request=self._request))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None and self._ends_at_close:
+            self.on_message_complete()
         if not self._complete:
             reason = f": {exc}" if exc else ""
             message = f"Server disconnected without sending a complete response{reason}"
@@ -81,8 +84,16 @@ class ResponseReader(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._heard_at = self._loop.time()
+        names = {name.lower() for name, _value in self._headers}
+        status = self._parser.get_status_code()
+        self._ends_at_close = (
+            b"content-length" not in names
+            and b"transfer-encoding" not in names
+            and status >= 200
+            and status not in (204, 304)
+        )
         if not self.head.done():
-            self.head.set_result((self._parser.get_status_code(), self._reason, self._headers))
+            self.head.set_result((status, self._reason, self._headers))
 
     def on_body(self, body: bytes) -> None:
         self._heard_at = self._loop.time()
@@ -107,7 +118,7 @@ class ResponseReader(asyncio.Protocol):
                 piece = self._body[0] if len(self._body) == 1 else b"".join(self._body)
                 self._body.clear()
                 self._buffered = 0
-                if self._paused and self._transport is not None:
+                if self._paused and self._transport is not None and not self._transport.is_closing():
                     self._paused = False
                     self._transport.resume_reading()
                 yield piece

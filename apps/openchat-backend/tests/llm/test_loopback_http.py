@@ -161,6 +161,20 @@ async def test_an_error_status_reaches_the_sdk_with_the_servers_message() -> Non
             await sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}])
 
 
+async def test_a_body_that_ends_with_the_connection_is_complete_when_it_closes() -> None:
+    """HTTP/1.1 allows a body with neither a length nor chunks: the connection's end is its end."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(handle) as url, loopback_http_client(5) as client:
+        response = await client.post(url, content=b"{}")
+    assert response.status_code == 200 and response.text == "all of it"
+
+
 async def test_closing_the_response_early_closes_the_connection_the_server_sees_it() -> None:
     """What stops the engine's generation when a user presses Stop."""
     closed = asyncio.Event()
