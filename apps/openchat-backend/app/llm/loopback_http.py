@@ -133,6 +133,7 @@ class ResponseReader(asyncio.Protocol):
     def close(self) -> None:
         """Close the connection (the engine stops generating when it sees it closed)."""
         self._stop_watchdog()
+        self.head.cancel()  # nobody waits for it any more (no-op once it is in)
         if self._transport is not None:
             self._transport.close()
         if not self._complete and self._error is None:

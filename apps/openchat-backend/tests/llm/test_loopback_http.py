@@ -193,6 +193,24 @@ async def test_closing_the_response_early_closes_the_connection_the_server_sees_
         await asyncio.wait_for(closed.wait(), 2)
 
 
+async def test_a_request_cancelled_before_the_headers_closes_the_connection() -> None:
+    """A stop while a long prompt is read: the engine sees the connection close and stops."""
+    closed = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        if await reader.read() == b"":
+            closed.set()
+
+    async with raw_server(handle) as url, loopback_http_client(5) as client:
+        request = asyncio.create_task(client.post(url, content=b"{}"))
+        await asyncio.sleep(0.2)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.wait_for(closed.wait(), 2)
+
+
 async def test_a_body_far_ahead_of_its_reader_arrives_whole() -> None:
     """Past the read-ahead limit the socket is no longer read until the reader catches up."""
     body = bytes(range(256)) * (3 * 4096)  # 3 MiB
