@@ -467,15 +467,19 @@ PROFILE_NOTES = [
     "window. A fifth path joined the table below, the bare Starlette floor reading the engine the same way "
     "(`benchmarks/floor.py --local`): what an ASGI app costs at the least, as the least relay is what any "
     "relay costs. In one run of 12 rounds, decode window: OpenChat 306 µs per token, the floor 222 µs, the "
-    "least relay 136 µs. The run below and two repeats of the real-engine table (20 rounds each): OpenChat "
-    "0.994x, 0.976x and 0.985x (TTFT added +3.9, +6.7 and +6.2 ms; server CPU 387-438 µs per token, whole "
-    "requests); Open WebUI 0.997x, 0.980x and 0.994x; the floor 0.997x, 0.989x and 0.991x (270-312 µs); the "
-    "least relay 0.995x, 0.991x and 0.995x (141-152 µs). One path's spread between runs (up to 1.8 %) is "
-    "larger than the gaps between paths; over these three runs OpenChat averages 0.985x, Open WebUI 0.990x, "
-    "the floor 0.992x and the least relay 0.994x. The ~120 µs per token between OpenChat and the floor is "
-    "OpenChat's own work: six ASGI send wrappers (request id, security headers, metrics, CORS and Starlette's "
+    "least relay 136 µs. The run below and five repeats of the real-engine table (20 rounds each): OpenChat "
+    "0.994x, 0.976x, 0.985x, 0.976x, 0.980x and 0.976x (TTFT added +3.9, +6.7, +6.2, +10.2, +8.3 and +3.8 ms; "
+    "server CPU 387-438 µs per token, whole requests); Open WebUI 0.997x, 0.980x, 0.994x, 0.977x, 0.992x and "
+    "0.989x; the floor 0.997x, 0.989x, 0.991x, 0.985x, 0.987x and 0.991x (254-312 µs); the least relay "
+    "0.995x, 0.991x, 0.995x, 1.004x, 0.988x and 1.001x (133-152 µs). One path's spread between runs (up to "
+    "1.9 %) is larger than most gaps between paths; over these six runs OpenChat averages 0.981x, Open WebUI "
+    "0.988x, the floor 0.990x and the least relay 0.996x. OpenChat is below the floor in every run, by 0.9 % "
+    "on average: its own work, about 130 µs more of CPU per token over whole requests (84 µs in the decode "
+    "window). Per token: six ASGI send wrappers (request id, security headers, metrics, CORS and Starlette's "
     "two error layers), the chat service's steps (the typed event, the reply's accounting) and four more "
-    "generator levels.",
+    "generator levels. Per reply, in the decode window: storing the request once its first lines are out "
+    "(~2.5 ms of CPU), and one or two bumps of 1-3 ms not yet identified (not the garbage collector: no "
+    "collection ran in the measured windows).",
     "",
     "Per-token and per-request costs on this VM vary by up to 30 % from one minute to the next (another "
     "tenant's load): compare peers within one run, as the tables above do, not across runs.",
