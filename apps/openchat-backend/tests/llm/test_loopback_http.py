@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 import httpx2
 import openai
 import pytest
+from langchain_core.messages import HumanMessage
 
 from app.llm.loopback_http import RESPONSE_READER
-from app.llm.openai_compatible import loopback_http_client
+from app.llm.openai_compatible import ProgressChatOpenAI, loopback_http_client
+from app.llm.streaming import StreamInterruptedError
 from tests.conftest import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -229,3 +231,38 @@ async def test_a_body_far_ahead_of_its_reader_arrives_whole() -> None:
         received = b"".join([piece async for piece in response.aiter_raw()])
         await response.aclose()
     assert received == body
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "message"),
+    [
+        ("hang", "upstream_timeout", "sent nothing for 0.3 s"),
+        ("die", "upstream_disconnected", "closed the connection before the reply was finished"),
+    ],
+)
+async def test_an_engine_that_hangs_or_dies_mid_reply_ends_the_stream_with_the_matching_error(
+    fault: str, code: str, message: str
+) -> None:
+    """The chat model as the registry makes it for the local engine: the tokens before the fault
+    arrive, then the error the client's `error` event carries."""
+    release = asyncio.Event()
+    token = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(HEAD + chunk(token) + chunk(token))
+        await writer.drain()
+        if fault == "die":
+            writer.transport.abort()
+        await release.wait()
+
+    async with raw_server(handle) as url, loopback_http_client(0.3) as client:
+        model = ProgressChatOpenAI(
+            model="m", base_url=f"{url}/v1", api_key="k", timeout=0.3, max_retries=0, http_async_client=client
+        )
+        texts = []
+        with pytest.raises(StreamInterruptedError, match=message) as raised:
+            async for piece in model.stream_pieces([HumanMessage("Hi")]):
+                texts.append(piece)
+        release.set()
+    assert texts == ["Hi", "Hi"] and raised.value.code == code
