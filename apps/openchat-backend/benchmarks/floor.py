@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 def make_local_app(engine_url: str, api_key: str) -> Starlette:
     # Imported here: the fake-engine floor stays bare (its memory is in the capacity tables).
-    from app.llm.loopback_http import RESPONSE_READER, LoopbackTransport
+    from app.llm.loopback_http import BODY_PIECES, LoopbackTransport
     from app.llm.openai_compatible import sse_data
     from app.schemas import TOKEN_LINE_START
     from benchmarks.measure import OPENAI_ROLES
@@ -53,7 +53,7 @@ def make_local_app(engine_url: str, api_key: str) -> Starlette:
         async def events() -> AsyncIterator[bytes]:
             try:
                 yield orjson.dumps({"type": "start", "id": body["id"]}) + b"\n"
-                async for data in sse_data(response.extensions[RESPONSE_READER].pieces()):
+                async for data in sse_data(response.extensions[BODY_PIECES]()):
                     choices = None if data.startswith("[DONE]") else orjson.loads(data).get("choices")
                     if choices and (text := choices[0]["delta"].get("content")):
                         yield TOKEN_LINE_START + orjson.dumps(text) + b"}\n"

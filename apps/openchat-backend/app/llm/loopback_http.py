@@ -25,8 +25,10 @@ import httpx2
 # A body read no further than this ahead of its reader: the socket is not read meanwhile.
 READ_AHEAD_BYTES = 1 << 20
 
-# Where the transport leaves a response's ResponseReader, for DictChunkStream to read directly.
-RESPONSE_READER = "openchat_response_reader"
+# Where an HTTP transport of the model servers leaves a function giving the response's body
+# pieces as they arrive, unwrapped (this one's and ModelServerTransport's): DictChunkStream reads
+# a stream from it, skipping httpx's wrappers, each a wake-up of cold code per token.
+BODY_PIECES = "openchat_body_pieces"
 
 
 class ResponseReader(asyncio.Protocol):
@@ -179,9 +181,8 @@ class ResponseReaderStream(httpx2.AsyncByteStream):
     def __init__(self, reader: ResponseReader) -> None:
         self._reader = reader
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for piece in self._reader.pieces():
-            yield piece
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._reader.pieces()
 
     async def aclose(self) -> None:
         self._reader.close()
@@ -219,7 +220,7 @@ class LoopbackTransport(httpx2.AsyncBaseTransport):
             headers=headers,
             stream=ResponseReaderStream(reader),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, RESPONSE_READER: reader},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, BODY_PIECES: reader.pieces},
         )
 
 

@@ -31,7 +31,7 @@ from openai._streaming import SSEDecoder
 from openai._vendor.httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport
 from pydantic import Field, model_validator
 
-from app.llm.loopback_http import RESPONSE_READER, LoopbackTransport
+from app.llm.loopback_http import BODY_PIECES, LoopbackTransport
 from app.llm.streaming import ReplyPiece, StreamInterruptedError, message_pieces, with_generation_info
 
 # The longest a local engine may stay silent (or take to connect) before the reply fails;
@@ -86,15 +86,11 @@ async def sse_data(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
             yield event.data
 
 
-# Where ModelServerTransport leaves a response's aiohttp response, for DictChunkStream to read.
-AIOHTTP_RESPONSE = "openchat_aiohttp_response"
-
-
 class ModelServerTransport(AiohttpTransport):
     """The openai SDK's aiohttp transport, which maps every aiohttp connection error to httpx's
     ConnectTimeout, so that a refused connection or an unknown host read "Request timed out.".
     Those are ConnectError here, as with httpx: the SDK says "Connection error." and retries.
-    The aiohttp response is kept in the response's extensions: a stream is read from it directly."""
+    The aiohttp response's own reader is kept in the response's extensions (BODY_PIECES)."""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
@@ -104,7 +100,7 @@ class ModelServerTransport(AiohttpTransport):
                 raise httpx2.ConnectError(str(error), request=request) from error.__cause__
             raise
         if isinstance(response.stream, AiohttpResponseStream):
-            response.extensions[AIOHTTP_RESPONSE] = response.stream._aiohttp_response
+            response.extensions[BODY_PIECES] = response.stream._aiohttp_response.content.iter_any
         return response
 
 
@@ -162,18 +158,14 @@ class DictChunkStream:
         await self._response.aclose()
 
     def _body(self) -> AsyncIterator[bytes]:
-        """The body's pieces as they come: read from the transport's own reader when it kept one
-        (the local engine's, or aiohttp's response: four wrappers fewer per token, each a wake-up
-        of cold code on a busy CPU), through httpx otherwise or when it must be decoded
-        (Content-Encoding)."""
-        if self._response.headers.get("content-encoding", "identity") == "identity":
-            if (reader := self._response.extensions.get(RESPONSE_READER)) is not None:
-                pieces: AsyncIterator[bytes] = reader.pieces()
-                return pieces
-            if (raw := self._response.extensions.get(AIOHTTP_RESPONSE)) is not None:
-                return raw.content.iter_any()  # type: ignore[no-any-return]
-        body: AsyncIterator[bytes] = self._response.aiter_bytes()
-        return body
+        """The body's pieces as they come: from the transport's own reader when it left one
+        (BODY_PIECES: four wrappers fewer per token, each a wake-up of cold code on a busy CPU),
+        through httpx otherwise or when it must be decoded (Content-Encoding)."""
+        pieces = self._response.extensions.get(BODY_PIECES)
+        if pieces is None or self._response.headers.get("content-encoding", "identity") != "identity":
+            body: AsyncIterator[bytes] = self._response.aiter_bytes()
+            return body
+        return pieces()  # type: ignore[no-any-return]
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         done = False  # every OpenAI-compatible stream ends with `data: [DONE]`

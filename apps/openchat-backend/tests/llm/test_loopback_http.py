@@ -11,7 +11,7 @@ import openai
 import pytest
 from langchain_core.messages import HumanMessage
 
-from app.llm.loopback_http import RESPONSE_READER
+from app.llm.loopback_http import BODY_PIECES, ResponseReader
 from app.llm.openai_compatible import ProgressChatOpenAI, loopback_http_client
 from app.llm.streaming import StreamInterruptedError
 from tests.conftest import free_port
@@ -225,7 +225,8 @@ async def test_a_body_far_ahead_of_its_reader_arrives_whole() -> None:
 
     async with raw_server(handle) as url, loopback_http_client(5) as client:
         response = await client.send(client.build_request("POST", url, content=b"{}"), stream=True)
-        reader = response.extensions[RESPONSE_READER]
+        reader = response.extensions[BODY_PIECES].__self__  # the bound pieces() of the response's reader
+        assert isinstance(reader, ResponseReader)
         await asyncio.sleep(0.3)  # the server writes all it can meanwhile
         assert reader._paused
         received = b"".join([piece async for piece in response.aiter_raw()])
