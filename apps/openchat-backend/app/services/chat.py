@@ -2,7 +2,8 @@
 
 `ChatService.reply` does everything that can fail before the first token (bad model, busy
 queue, an engine that is restarting) and answers it with an HTTP status (ApiError). It
-returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py;
+returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py (a
+token as its text: ReplyEvent);
 after the first token (or a long prompt's first progress), failures go in-band as one `error`
 event. After a conversation's first exchange, its summary title is written in the background
 (app/services/summary_titles.py) and stored; it is not sent in the stream, which ends with
@@ -49,11 +50,10 @@ from app.schemas import (
     EndEvent,
     ErrorEvent,
     ProgressEvent,
+    ReplyEvent,
     StartEvent,
-    StreamEvent,
     Timings,
     TitleEvent,
-    TokenEvent,
     TrimmedEvent,
     Usage,
     max_tokens_range,
@@ -135,11 +135,11 @@ class ReplyState:
     first_progress: ProgressEvent | None = None
     progress_at: float | None = None  # when the last progress event was sent
 
-    def event(self, piece: ReplyPiece, now: float) -> TokenEvent | ProgressEvent | None:
-        """What the client is told of a piece: its text or, until the first token of a long
-        prompt, how much of it the model has read (at most every PROGRESS_INTERVAL_S)."""
+    def event(self, piece: ReplyPiece, now: float) -> str | ProgressEvent | None:
+        """What the client is told of a piece: its text (a token event) or, until the first token
+        of a long prompt, how much of it the model has read (at most every PROGRESS_INTERVAL_S)."""
         if text := self.absorb(piece, now):
-            return TokenEvent(content=text)
+            return text
         progress = prompt_progress(piece) if self.first_token_at is None else None
         if progress is None:
             return None
@@ -335,7 +335,7 @@ class Reply:
     writes: PendingWrites | None = None  # where its store is tracked (ChatService.requests_stored)
     user_id: str = ""
 
-    async def events(self) -> AsyncGenerator[StreamEvent, None]:
+    async def events(self) -> AsyncGenerator[ReplyEvent, None]:
         """The reply's events. On cancellation (client gone, stop) the partial reply is kept."""
         assert self.stream is not None, "a reply's events are read once it has started"
         self.events_read = True

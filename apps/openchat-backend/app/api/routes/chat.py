@@ -3,7 +3,6 @@
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
 from typing import Annotated
 
 import anyio
@@ -12,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import ChatServiceDep, CurrentUserId, RateLimitsDep
-from app.schemas import STREAM_EVENT_REF, ChatRequest, StreamEvent, error_responses, ndjson_line
+from app.schemas import STREAM_EVENT_REF, ChatRequest, ReplyEvent, error_responses, ndjson_line
 from app.services.reply_runs import ReplyRuns
 
 router = APIRouter(tags=["chat"])
@@ -33,19 +32,25 @@ async def reader_left() -> None:
 
 
 class EventStreamResponse(StreamingResponse):
-    """A StreamingResponse that writes each line as soon as it is produced, except in a burst.
-    Lines produced without waiting (tokens already received, as from a fast engine under load)
-    are held and written together when the stream lets the event loop run, which a reply does
-    at least every TURN_S: one line per event still, but not one write (a system call) per line,
-    which took a fifth of the server's time in a burst (docs/benchmarks.md).
+    """A stream's events as NDJSON: each item of `lines` is a line already (bytes) or an event to
+    encode (a reply's events, app/services/chat.py, whose tokens come as text).
+
+    Each line is written as soon as it is produced, except in a burst. Lines produced without
+    waiting (tokens already received, as from a fast engine under load) are held and written
+    together when the stream lets the event loop run, which a reply does at least every TURN_S:
+    one line per event still, but not one write (a system call) per line, which took a fifth of
+    the server's time in a burst (docs/benchmarks.md).
 
     However the response ends, its lines are closed (which keeps a partial reply and stops the
     model) and then `on_close` runs: a response cancelled before reading its first line (the
     client left while the model was starting) would otherwise hold its places until the
     garbage collector, or forever."""
 
-    def __init__(self, lines: AsyncGenerator[bytes, None], on_close: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(lines, media_type="application/x-ndjson", headers=STREAM_HEADERS)
+    def __init__(
+        self, lines: AsyncGenerator[bytes | ReplyEvent, None], on_close: Callable[[], Awaitable[None]]
+    ) -> None:
+        # Not a body of bytes: stream_response reads self.lines and encodes what needs it.
+        super().__init__(lines, media_type="application/x-ndjson", headers=STREAM_HEADERS)  # type: ignore[arg-type]
         self.lines = lines
         self.on_close = on_close
 
@@ -78,7 +83,7 @@ class EventStreamResponse(StreamingResponse):
 
         async def produce() -> None:
             nonlocal waited, finished
-            lines = aiter(self.body_iterator)
+            lines = aiter(self.lines)
             try:
                 while True:
                     waited = False
@@ -89,7 +94,7 @@ class EventStreamResponse(StreamingResponse):
                         return
                     finally:
                         marker.cancel()
-                    line = item.encode() if isinstance(item, str) else bytes(item)
+                    line = item if isinstance(item, bytes) else ndjson_line(item)
                     if waited and not held and not writing:
                         await write(line)  # it came by itself: write it now
                     else:
@@ -110,13 +115,6 @@ class EventStreamResponse(StreamingResponse):
                 held.clear()
                 await write(body)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def ndjson(events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[bytes, None]:
-    # Closing the body closes the events too, so that a reply whose client left is stored at once.
-    async with aclosing(events):
-        async for event in events:
-            yield ndjson_line(event)
 
 
 @router.post(
@@ -158,7 +156,7 @@ async def chat(
         limits.check("chat", f"user:{user_id}")
     if not body.data.resumable:
         reply = await service.reply(body, user_id, started)
-        return EventStreamResponse(ndjson(reply.events()), on_close=reply.abandon)
+        return EventStreamResponse(reply.events(), on_close=reply.abandon)
     with runs.starting(body.id) as starting:
         reply = await service.reply(body, user_id, started)  # failures until the first token are statuses
         run = runs.run(reply, starting)
