@@ -483,6 +483,29 @@ PROFILE_NOTES = [
     "check (~1.2 ms, its thread, one per engine, both bundled engines running): about 4 ms per 2-s reply, "
     "~0.2 % of decode; the garbage collector ran in none of the windows.",
     "",
+    "Then (2026-12-07, 17:30 UTC) the token's pydantic event went. Timed with cold caches "
+    "(`benchmarks/cold_path.py`: each step right after writing an array larger than the caches, as the "
+    "engine's weights leave them between two tokens; medians of 300 calls), building a `TokenEvent` took "
+    "18.9 µs against 0.6 µs in a warm loop; splitting the SSE piece 12.3 µs (0.5), parsing the chunk 10.9 µs "
+    "(0.3), taking its text 9.2 µs (0.3), writing the token's line 8.4 µs (0.2), an empty call 1.5 µs. The "
+    "experiment above that removed it had been judged on warm numbers. The chat service now yields a token "
+    "as its text (`ReplyEvent`, `app/schemas.py`) and the response encodes the events itself, one generator "
+    "level fewer. A/B in front of the real engine (14 rounds each, two runs): 361 -> 313 and 398 -> 351 µs "
+    "of backend CPU per token in the decode window. Folding the SSE splitting into the chunk reader, one "
+    "generator level fewer again, measured 298 vs 305 µs: no gain, not landed. Asking the engine's OpenMP "
+    "threads to sleep at their barriers instead of spinning (`OMP_WAIT_POLICY=passive`, so that a preempted "
+    "thread would not hold the other one's core) took the engine itself from 56 to 35 tokens/s: not kept. "
+    "The web app's requests are resumable (a task of their own produces the reply, the response reads "
+    "it): 390 µs per token against 376 µs for this table's plain requests (12 rounds, the same engine, "
+    "before this change). The run below and three runs before it (20 rounds each): OpenChat 0.981x, 0.984x, "
+    "0.962x and 0.996x (TTFT added +5.7, +8.0, +8.9 and +8.9 ms; server CPU 422-461 µs per token, whole "
+    "requests); Open WebUI 0.999x, 0.993x, 0.986x and 0.981x; the floor 0.984x, 0.993x, 0.972x and 1.002x "
+    "(262-301 µs); the least relay 0.991x, 1.001x, 0.985x and 1.006x (156-168 µs). On average OpenChat "
+    "0.981x, Open WebUI 0.990x, the floor 0.988x and the least relay 0.996x; one path's spread between runs "
+    "reached 3.4 % this time (OpenChat; the floor 3.0 %). Over these and the six runs before, the floor fell "
+    "below 0.99x in 5 of 10 and the least relay in 2 of 10: on this machine the real-engine decode target is "
+    "within the noise of one run for any server in between, and below what an ASGI app reaches on average.",
+    "",
     "Per-token and per-request costs on this VM vary by up to 30 % from one minute to the next (another "
     "tenant's load): compare peers within one run, as the tables above do, not across runs.",
     "",
