@@ -289,8 +289,8 @@ STREAM_EVENT_REF = "#/components/schemas/StreamEvent"
 
 # An event of a reply as the chat service yields it: a token comes as its text (a str), the
 # TokenEvent it stands for left unbuilt. Nearly every event is a token, and each is handled on a
-# core the local engine keeps busy, with cold caches: building the model cost ~11 µs there against
-# 0.6 µs in a warm loop (docs/benchmarks.md, section 6).
+# core the local engine keeps busy, with cold caches: building the model cost 12-19 µs there
+# against 0.6 µs in a warm loop (benchmarks/cold_path.py, docs/benchmarks.md section 6).
 ReplyEvent = StreamEvent | str
 
 TOKEN_LINE_START = b'{"type":"token","content":'

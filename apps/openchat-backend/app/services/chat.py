@@ -2,13 +2,12 @@
 
 `ChatService.reply` does everything that can fail before the first token (bad model, busy
 queue, an engine that is restarting) and answers it with an HTTP status (ApiError). It
-returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py (a
-token as its text: ReplyEvent);
-after the first token (or a long prompt's first progress), failures go in-band as one `error`
-event. After a conversation's first exchange, its summary title is written in the background
-(app/services/summary_titles.py) and stored; it is not sent in the stream, which ends with
-`end`. The API layer encodes the
-events (NDJSON, app/api/routes/chat.py), so that another API can reuse this service.
+returns a started `Reply`, whose `events()` are the typed stream events of app/schemas.py, a
+token as its text (ReplyEvent); after the first token (or a long prompt's first progress),
+failures go in-band as one `error` event. After a conversation's first exchange, its summary
+title is written in the background (app/services/summary_titles.py) and stored; it is not sent
+in the stream, which ends with `end`. The API layer encodes the events (NDJSON,
+app/api/routes/chat.py), so that another API can reuse this service.
 
 Blocking work (database) runs in threads; every model, local ones included, is reached over
 HTTP (local models run in their own supervised process, app/llm/engine.py).
