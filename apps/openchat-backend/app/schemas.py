@@ -296,18 +296,12 @@ ReplyEvent = StreamEvent | str
 TOKEN_LINE_START = b'{"type":"token","content":'
 
 
-def token_line(text: str) -> bytes:
-    """A token's line: its text encoded by orjson between fixed bytes, the same bytes as pydantic
-    writes for its TokenEvent (tests/test_schemas.py)."""
-    return TOKEN_LINE_START + orjson.dumps(text) + b"}\n"
-
-
 def ndjson_line(event: ReplyEvent) -> bytes:
-    """An event as one line of the NDJSON stream."""
+    """An event as one line of the NDJSON stream. A token's line, from its text, is encoded by
+    orjson between fixed bytes: the same bytes as pydantic writes for its TokenEvent
+    (tests/test_schemas.py), which the other events are written by."""
     if isinstance(event, str):
-        return token_line(event)
-    if type(event) is TokenEvent:
-        return token_line(event.content)
+        return TOKEN_LINE_START + orjson.dumps(event) + b"}\n"
     return event.model_dump_json().encode() + b"\n"
 
 

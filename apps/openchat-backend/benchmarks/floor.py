@@ -31,7 +31,7 @@ def make_local_app(engine_url: str, api_key: str) -> Starlette:
     # Imported here: the fake-engine floor stays bare (its memory is in the capacity tables).
     from app.llm.loopback_http import BODY_PIECES, LoopbackTransport
     from app.llm.openai_compatible import sse_data
-    from app.schemas import TOKEN_LINE_START
+    from app.schemas import ndjson_line
     from benchmarks.measure import OPENAI_ROLES
 
     client = httpx2.AsyncClient(base_url=engine_url, transport=LoopbackTransport(), timeout=120)
@@ -56,7 +56,7 @@ def make_local_app(engine_url: str, api_key: str) -> Starlette:
                 async for data in sse_data(response.extensions[BODY_PIECES]()):
                     choices = None if data.startswith("[DONE]") else orjson.loads(data).get("choices")
                     if choices and (text := choices[0]["delta"].get("content")):
-                        yield TOKEN_LINE_START + orjson.dumps(text) + b"}\n"
+                        yield ndjson_line(text)
                 yield b'{"type":"end","finish_reason":"stop"}\n'
             finally:
                 await response.aclose()
